@@ -1,0 +1,167 @@
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { TributaryConfig } from '../config/config-schema.ts';
+import { ConfigError } from '../core/errors.ts';
+import { formatLsn } from '../core/lsn.ts';
+import { createEncoder } from '../encode/index.ts';
+import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
+import { readTableColumns } from '../source/postgres/filter-catalog.ts';
+import { describeTarget } from '../source/postgres/postgres-errors.ts';
+import { PostgresSource } from '../source/postgres/postgres-source.ts';
+import { parseTableName } from '../source/postgres/table-name.ts';
+import { Capture } from './capture.ts';
+import { RateMeter, writeStatus } from './capture-status.ts';
+import { EventFilter } from './event-filter.ts';
+import { SlotLagMonitor } from './slot-lag-monitor.ts';
+
+export interface RunningCapture {
+  readonly capture: Capture;
+  readonly source: PostgresSource;
+  readonly log: EmbeddedEventLog;
+  /** Settles when capture ends: resolves after `stop()`, rejects on a fatal error. */
+  readonly done: Promise<void>;
+  /** Idempotent: stops reading, makes what was read durable, confirms it, closes everything. */
+  stop(): Promise<void>;
+}
+
+export interface StartCaptureOptions {
+  readonly logger: Logger;
+  /** How often the status file and slot lag are refreshed. */
+  readonly statusIntervalMs?: number;
+}
+
+/** Wires source → encoder → embedded log from a configuration and starts capturing. */
+export async function startCapture(
+  config: TributaryConfig,
+  options: StartCaptureOptions,
+): Promise<RunningCapture> {
+  const url = config.source.url;
+  if (!url) {
+    throw new ConfigError('no source database given', {
+      hint: 'pass --source postgres://user:password@host:5432/db, set DATABASE_URL, or use `tributary up` for the embedded demo',
+    });
+  }
+  const { logger } = options;
+  // Contradictory filter and mask settings fail before anything is opened.
+  const filter = EventFilter.fromConfig(config);
+  mkdirSync(config.dataDir, { recursive: true });
+  const log = EmbeddedEventLog.open({
+    dataDir: config.dataDir,
+    defaultPartitions: config.log.partitions,
+    durable: config.log.durable,
+    retention: {
+      ...(config.log.retention.maxAgeHours ? { maxAgeMs: config.log.retention.maxAgeHours * 3_600_000 } : {}),
+      ...(config.log.retention.maxBytes ? { maxBytes: config.log.retention.maxBytes } : {}),
+    },
+  });
+  const checkpointName = `postgres:${config.source.slot}`;
+  let source: PostgresSource;
+  try {
+    const position = await Capture.position(log, checkpointName);
+    source = new PostgresSource({
+      url,
+      slot: config.source.slot,
+      publication: config.source.publication,
+      tables: config.source.tables.map(parseTableName),
+      ...(position ? { startLsn: position.lsn } : {}),
+      statusIntervalMs: config.source.statusIntervalMs,
+      heartbeatIntervalMs: config.source.heartbeatIntervalMs,
+      logger,
+    });
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
+  let capture: Capture;
+  try {
+    // Before prepare(), so that a filter naming a missing table or column creates no slot.
+    if (filter) filter.check(await readTableColumns(url, filter.tables()), config.source.tables);
+    await source.prepare();
+    capture = new Capture({
+      source,
+      log,
+      encoder: createEncoder({
+        format: config.format,
+        topicPrefix: config.topicPrefix,
+        tombstones: config.tombstones,
+      }),
+      checkpointName,
+      serverName: config.topicPrefix,
+      database: await source.database(),
+      maxBatchRecords: config.capture.maxBatchRecords,
+      ...(filter ? { filter } : {}),
+      logger,
+    });
+  } catch (error) {
+    await source.stop();
+    await log.close();
+    throw error;
+  }
+
+  const startedAt = new Date().toISOString();
+  const meter = new RateMeter();
+  let slot: Awaited<ReturnType<PostgresSource['slotState']>> = null;
+  let polling = false;
+  const lag = new SlotLagMonitor(config.source.slot, config.source.lagWarningBytes, logger);
+  const refresh = (poll = true) => {
+    if (poll && !polling) {
+      polling = true;
+      source
+        .slotState()
+        .then((state) => {
+          slot = state;
+          lag.observe(state);
+        })
+        .catch((error) => logger.debug({ err: error }, 'slot state query failed'))
+        .finally(() => {
+          polling = false;
+        });
+    }
+    try {
+      writeStatus(config.dataDir, {
+        pid: process.pid,
+        startedAt,
+        updatedAt: new Date().toISOString(),
+        source: describeTarget(url),
+        slot: config.source.slot,
+        publication: config.source.publication,
+        connected: source.stats.connected,
+        confirmedLsn: formatLsn(source.stats.confirmedLsn),
+        durableLsn: formatLsn(capture.stats.durableLsn),
+        serverLsn: slot ? formatLsn(slot.serverLsn) : null,
+        lagBytes: slot?.lagBytes ?? null,
+        retainedWalBytes: slot?.retainedBytes ?? null,
+        transactions: capture.stats.transactions,
+        events: capture.stats.events,
+        records: capture.stats.records,
+        recordsPerSecond: Math.round(meter.sample(Date.now(), capture.stats.records)),
+        reconnects: source.stats.reconnects,
+      });
+    } catch (error) {
+      logger.warn({ err: error }, 'could not write the status file');
+    }
+  };
+  refresh();
+  const timer = setInterval(() => refresh(), options.statusIntervalMs ?? 1000);
+  const retention =
+    config.log.retention.maxAgeHours || config.log.retention.maxBytes
+      ? setInterval(() => void log.enforceRetention(Date.now()), 60_000)
+      : undefined;
+
+  const done = capture.run().finally(() => {
+    clearInterval(timer);
+    if (retention) clearInterval(retention);
+  });
+  done.catch(() => undefined);
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await source.stop(() => capture.settle());
+      await done.catch(() => undefined);
+      refresh(false);
+      await log.close();
+    })();
+    return stopping;
+  };
+  return { capture, source, log, done, stop };
+}

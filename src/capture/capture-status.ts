@@ -1,0 +1,61 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What a running capture publishes in its data directory for `tributary status`. */
+export interface CaptureStatus {
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  readonly source: string;
+  readonly slot: string;
+  readonly publication: string;
+  readonly connected: boolean;
+  readonly confirmedLsn: string;
+  readonly durableLsn: string;
+  readonly serverLsn: string | null;
+  readonly lagBytes: number | null;
+  readonly retainedWalBytes: number | null;
+  readonly transactions: number;
+  readonly events: number;
+  readonly records: number;
+  readonly recordsPerSecond: number;
+  readonly reconnects: number;
+}
+
+export const STATUS_FILE = 'capture-status.json';
+
+/** Written atomically (rename), so a reader never sees half a file. */
+export function writeStatus(dataDir: string, status: CaptureStatus): void {
+  const path = join(dataDir, STATUS_FILE);
+  writeFileSync(`${path}.tmp`, JSON.stringify(status, null, 2));
+  renameSync(`${path}.tmp`, path);
+}
+
+export function readStatus(dataDir: string): CaptureStatus | null {
+  try {
+    return JSON.parse(readFileSync(join(dataDir, STATUS_FILE), 'utf8')) as CaptureStatus;
+  } catch {
+    return null;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Records per second over a sliding window of samples. */
+export class RateMeter {
+  private samples: [number, number][] = [];
+  constructor(private readonly windowMs = 10_000) {}
+  sample(nowMs: number, total: number): number {
+    this.samples.push([nowMs, total]);
+    while (this.samples.length > 2 && nowMs - this.samples[0]![0] > this.windowMs) this.samples.shift();
+    const [t0, v0] = this.samples[0]!;
+    return nowMs > t0 ? ((total - v0) * 1000) / (nowMs - t0) : 0;
+  }
+}

@@ -1,0 +1,80 @@
+import type { Command } from 'commander';
+import { createSchema, Workload } from '../../examples/ecommerce/workload.ts';
+import { type RunningCapture, startCapture } from '../capture/capture-runner.ts';
+import { loadConfig } from '../config/config-loader.ts';
+import { ConfigError } from '../core/errors.ts';
+import { formatLsn } from '../core/lsn.ts';
+import { createLogger, untilSignal } from './cli-output.ts';
+import type { EmbeddedServer } from './embedded-postgres-server.ts';
+import { ProgressLine } from './progress-line.ts';
+import { type CaptureFlagValues, captureFlags, flagsToSettings } from './shared-flags.ts';
+
+interface UpFlags extends CaptureFlagValues {
+  rate: string;
+  workload: boolean;
+}
+
+export function registerUp(program: Command): void {
+  captureFlags(
+    program
+      .command('up')
+      .description(
+        'Run the whole pipeline on this machine: an embedded PostgreSQL with the e-commerce demo and a workload (unless --source is given), capture into the log, live progress. Ctrl-C stops; the next run resumes.',
+      ),
+  )
+    .option('--rate <tps>', 'demo workload, transactions per second (0 = none)', '20')
+    .option('--no-workload', 'do not run the demo workload')
+    .action(async (flags: UpFlags) => {
+      const rate = Number(flags.rate);
+      if (!Number.isFinite(rate) || rate < 0)
+        throw new ConfigError(`--rate must be a number ≥ 0, not ${JSON.stringify(flags.rate)}`);
+      const settings = flagsToSettings(flags);
+      let config = loadConfig({ flags: settings, ...(flags.config ? { file: flags.config } : {}) });
+      const logger = createLogger(flags.logLevel ?? 'warn');
+      const out = (line: string) => process.stderr.write(`${line}\n`);
+      let embedded: EmbeddedServer | undefined;
+      if (!config.source.url) {
+        out(`starting embedded PostgreSQL in ${config.dataDir}/postgres ...`);
+        // Loaded only here: the package installs exit hooks that would hijack SIGTERM for `run`.
+        const { startEmbeddedPostgres } = await import('./embedded-postgres-server.ts');
+        embedded = await startEmbeddedPostgres(config.dataDir, out);
+        await createSchema(embedded.url);
+        config = { ...config, source: { ...config.source, url: embedded.url } };
+        out(`demo database: ${embedded.url}`);
+      }
+      const workload =
+        embedded && flags.workload && rate > 0 ? new Workload({ url: config.source.url!, rate }) : undefined;
+      let running: RunningCapture | undefined;
+      const progress = new ProgressLine(process.stderr);
+      let timer: NodeJS.Timeout | undefined;
+      // Stop in order: the workload, then the capture (final append and acknowledgement), then
+      // PostgreSQL; also when capture failed, so that nothing is left running.
+      try {
+        running = await startCapture(config, { logger });
+        const capture = running;
+        out(
+          `capturing into ${config.dataDir} (slot ${config.source.slot}); read records with: npx tributary read <topic> --data-dir ${config.dataDir}`,
+        );
+        workload?.start();
+        timer = setInterval(() => {
+          const s = capture.capture.stats;
+          progress.update(
+            `${capture.source.stats.connected ? 'streaming' : 'connecting'} · ${s.transactions.toLocaleString('en')} tx · ${s.records.toLocaleString('en')} records · lsn ${formatLsn(s.durableLsn)}${workload ? ` · workload ${workload.stats.committed.toLocaleString('en')} tx` : ''}`,
+          );
+        }, 500);
+        await Promise.race([untilSignal(), running.done]);
+        clearInterval(timer);
+        progress.done();
+        out('stopping ...');
+        await workload?.stop();
+        await running.stop();
+        await running.done;
+        out(`stopped: ${running.capture.stats.records.toLocaleString('en')} records captured in this run`);
+      } finally {
+        clearInterval(timer);
+        await workload?.stop();
+        await running?.stop();
+        await embedded?.stop();
+      }
+    });
+}

@@ -1,0 +1,165 @@
+import { LogError } from '../../core/errors.ts';
+import type { Checkpoint } from '../../core/event-log.ts';
+import type { AppendRecord, StoredRecord } from '../../core/record.ts';
+import { partitionForKey } from '../partitioner.ts';
+import { MAX_PARTITION_ID, RECORD_OVERHEAD_BYTES } from './sqlite-schema.ts';
+import type { LogStatements } from './sqlite-statements.ts';
+
+interface PartitionState {
+  readonly id: number;
+  next: number;
+  /** Indexes of the running append's records bound here, and their bytes, flushed at its end. */
+  readonly pending: number[];
+  pendingBytes: number;
+}
+
+interface TopicState {
+  readonly id: number;
+  readonly partitions: PartitionState[];
+}
+
+export const EMPTY_HEADERS: Readonly<{ [name: string]: string }> = Object.freeze({});
+
+/**
+ * The write path. The log has one writer, so topics and next offsets live in memory and an append
+ * needs no SELECT; `PRAGMA data_version` tells us when another connection wrote, and we reload.
+ */
+export class SqliteAppender {
+  readonly #sql: LogStatements;
+  readonly #file: string;
+  readonly #defaultPartitions: number;
+  readonly #clock: () => number;
+  readonly #topics = new Map<string, TopicState>();
+  #dataVersion = -1;
+
+  constructor(sql: LogStatements, file: string, defaultPartitions: number, clock: () => number) {
+    this.#sql = sql;
+    this.#file = file;
+    this.#defaultPartitions = defaultPartitions;
+    this.#clock = clock;
+  }
+
+  /** Writes the records and the checkpoint in one transaction; returns once it has committed. */
+  append(records: readonly AppendRecord[], checkpoint: Checkpoint | undefined): StoredRecord[] {
+    try {
+      return this.#sql.transaction(() => this.#appendInTransaction(records, checkpoint));
+    } catch (error) {
+      // The transaction rolled back: forget the offsets and topics it had claimed in memory.
+      this.#dataVersion = -1;
+      throw error;
+    }
+  }
+
+  #appendInTransaction(records: readonly AppendRecord[], checkpoint: Checkpoint | undefined): StoredRecord[] {
+    this.#refreshIfChangedElsewhere();
+    const stored: StoredRecord[] = new Array(records.length);
+    const headersText: (string | null)[] = new Array(records.length);
+    const touched: PartitionState[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const topic = this.#topics.get(record.topic) ?? this.#createTopic(record.topic);
+      const partitionNumber = this.#partitionOf(record, topic.partitions.length);
+      const partition = topic.partitions[partitionNumber]!;
+      const headers = hasHeaders(record.headers) ? JSON.stringify(record.headers) : null;
+      if (partition.pending.length === 0) touched.push(partition);
+      partition.pending.push(i);
+      partition.pendingBytes +=
+        RECORD_OVERHEAD_BYTES +
+        (record.key?.length ?? 0) +
+        (record.value?.length ?? 0) +
+        (headers?.length ?? 0);
+      headersText[i] = headers;
+      stored[i] = {
+        topic: record.topic,
+        partition: partitionNumber,
+        offset: partition.next++,
+        key: record.key,
+        value: record.value,
+        headers: headers === null ? EMPTY_HEADERS : record.headers,
+        timestamp: record.timestamp,
+      };
+    }
+    // Partition by partition: each multi-row INSERT then writes consecutive ids into one leaf page,
+    // instead of hopping between as many places in the B-tree as there are partitions.
+    const rows = this.#sql.insertRows;
+    for (const partition of touched) {
+      for (const i of partition.pending) {
+        const r = stored[i]!;
+        rows.add(partition.id, r.offset, r.key, r.value, headersText[i] ?? null, r.timestamp);
+      }
+      rows.flush();
+      this.#sql.advancePartition.run(partition.next, partition.pendingBytes, partition.id);
+      partition.pending.length = 0;
+      partition.pendingBytes = 0;
+    }
+    if (checkpoint !== undefined) {
+      this.#sql.upsertCheckpoint.run(checkpoint.source, checkpoint.position, this.#clock());
+    }
+    return stored;
+  }
+
+  #partitionOf(record: AppendRecord, partitions: number): number {
+    const given = record.partition;
+    if (given === undefined) return record.key === null ? 0 : partitionForKey(record.key, partitions);
+    if (!Number.isInteger(given) || given < 0 || given >= partitions) {
+      throw new LogError(
+        'LOG_INVALID_PARTITION',
+        `Topic ${record.topic} has partitions 0..${partitions - 1}; a record asked for partition ${given}`,
+      );
+    }
+    return given;
+  }
+
+  #createTopic(name: string): TopicState {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new LogError(
+        'LOG_INVALID_ARGUMENT',
+        `A record's topic must be a non-empty string, got ${String(name)}`,
+      );
+    }
+    const id = Number(
+      this.#sql.insertTopic.run(name, this.#defaultPartitions, this.#clock()).lastInsertRowid,
+    );
+    const partitions: PartitionState[] = [];
+    for (let p = 0; p < this.#defaultPartitions; p++) {
+      const partitionId = Number(this.#sql.insertPartition.run(id, p).lastInsertRowid);
+      if (partitionId > MAX_PARTITION_ID) {
+        throw new LogError(
+          'LOG_FULL',
+          `The event log ${this.#file} has used all ${MAX_PARTITION_ID} partition ids`,
+        );
+      }
+      partitions.push({ id: partitionId, next: 0, pending: [], pendingBytes: 0 });
+    }
+    const topic = { id, partitions };
+    this.#topics.set(name, topic);
+    return topic;
+  }
+
+  /** Reloads topics and next offsets when another connection (or a rolled-back append) changed them. */
+  #refreshIfChangedElsewhere(): void {
+    const version = this.#sql.dataVersion.get() as number;
+    if (version === this.#dataVersion) return;
+    this.#topics.clear();
+    const rows = this.#sql.allPartitions.all() as {
+      name: string;
+      topicId: number;
+      id: number;
+      end: number;
+    }[];
+    for (const row of rows) {
+      let topic = this.#topics.get(row.name);
+      if (topic === undefined) {
+        topic = { id: row.topicId, partitions: [] };
+        this.#topics.set(row.name, topic);
+      }
+      topic.partitions.push({ id: row.id, next: row.end, pending: [], pendingBytes: 0 });
+    }
+    this.#dataVersion = version;
+  }
+}
+
+function hasHeaders(headers: AppendRecord['headers']): boolean {
+  for (const _ in headers) return true;
+  return false;
+}

@@ -1,0 +1,413 @@
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { SourceMessage } from '../../core/change-event.ts';
+import { DecodeError, type TributaryError } from '../../core/errors.ts';
+import { formatLsn, type Lsn } from '../../core/lsn.ts';
+import type { Source, SourceHandler } from '../../core/source.ts';
+import { type DecodedMessage, PgOutputDecoder } from './pgoutput-decoder.ts';
+import { checkSourceUrl, classifyPgError } from './postgres-errors.ts';
+import {
+  quoteIdent,
+  quoteLiteral,
+  readKeepalive,
+  readXLogDataStart,
+  standbyStatusUpdate,
+  XLOG_DATA_HEADER,
+} from './replication-protocol.ts';
+import { ReplicationStream } from './replication-stream.ts';
+import { querySlotState, type SlotState, withPrimaryKey } from './source-catalog.ts';
+import { Heartbeat } from './source-heartbeat.ts';
+import { ensurePublication, ensureSlot, preflight, type SlotInfo, slotLostError } from './source-setup.ts';
+import { checkPublicationName, checkSlotName, type TableName } from './table-name.ts';
+import { TypeRegistry } from './type-registry.ts';
+
+export interface PostgresSourceOptions {
+  readonly url: string;
+  readonly slot: string;
+  readonly publication: string;
+  /** Empty = all tables. */
+  readonly tables?: readonly TableName[];
+  /** Where to resume (the end LSN of the last durable transaction); the slot's position if later. */
+  readonly startLsn?: Lsn;
+  /** How often to report the acknowledged position to the server. */
+  readonly statusIntervalMs?: number;
+  readonly reconnect?: {
+    readonly initialDelayMs?: number;
+    readonly maxDelayMs?: number;
+    readonly maxAttempts?: number;
+  };
+  /** Milliseconds between heartbeat messages written into the database (0 or unset: none). */
+  readonly heartbeatIntervalMs?: number;
+  readonly logger: Logger;
+  /** Microseconds since the Unix epoch; injected for tests. */
+  readonly clock?: () => bigint;
+}
+
+export interface SourceStats {
+  connected: boolean;
+  bytesReceived: number;
+  messagesReceived: number;
+  /** End LSN of the last commit received. */
+  lastReceivedLsn: Lsn;
+  /** Position last reported to the server as flushed. */
+  confirmedLsn: Lsn;
+  reconnects: number;
+  heartbeats: number;
+  /** LSN of the last heartbeat message written. */
+  lastHeartbeatLsn: Lsn;
+}
+
+const SESSION_SETTINGS = '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=1 -c TimeZone=UTC';
+
+/**
+ * Streams committed transactions from a PostgreSQL logical replication slot (pgoutput).
+ * See `Source` for the delivery contract. Reconnects with exponential backoff when an
+ * established stream drops; problems of setup (privileges, wal_level...) fail at once.
+ */
+export class PostgresSource implements Source {
+  readonly stats: SourceStats = {
+    connected: false,
+    bytesReceived: 0,
+    messagesReceived: 0,
+    lastReceivedLsn: 0n,
+    confirmedLsn: 0n,
+    reconnects: 0,
+    heartbeats: 0,
+    lastHeartbeatLsn: 0n,
+  };
+  private readonly types: TypeRegistry;
+  private catalog: pg.Client | undefined;
+  private stream: ReplicationStream | undefined;
+  private replication: pg.Client | undefined;
+  private acknowledged: Lsn;
+  /** A keepalive position that may be confirmed once every commit received before it is durable. */
+  private idle: { walEnd: Lsn; commitEnd: Lsn } | undefined;
+  private lastStatusAt = 0;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private draining: Promise<void> | undefined;
+  private slotInfo: SlotInfo | undefined;
+  private readonly clock: () => bigint;
+  private readonly heartbeat: Heartbeat;
+
+  constructor(private readonly options: PostgresSourceOptions) {
+    checkSourceUrl(options.url);
+    checkSlotName(options.slot);
+    checkPublicationName(options.publication);
+    this.acknowledged = options.startLsn ?? 0n;
+    this.clock = options.clock ?? (() => BigInt(Date.now()) * 1000n);
+    this.types = new TypeRegistry((sql, params) => this.catalogClient().then((c) => c.query(sql, params)));
+    this.heartbeat = new Heartbeat({
+      intervalMs: options.heartbeatIntervalMs ?? 0,
+      query: (sql, params) => this.catalogClient().then((c) => c.query<{ lsn: string }>(sql, params)),
+      logger: options.logger,
+      onBeat: (lsn) => {
+        this.stats.heartbeats++;
+        this.stats.lastHeartbeatLsn = lsn;
+      },
+    });
+  }
+
+  /** Checks the database and creates the publication and slot if needed. Idempotent. */
+  async prepare(): Promise<SlotInfo> {
+    if (this.slotInfo) return this.slotInfo;
+    const client = await this.catalogClient();
+    try {
+      await preflight(client, this.options);
+      await ensurePublication(client, this.options);
+      this.slotInfo = await ensureSlot(client, {
+        ...this.options,
+        ...(this.options.startLsn !== undefined ? { resumeFrom: this.options.startLsn } : {}),
+      });
+    } catch (error) {
+      throw classifyPgError(error, this.options.url);
+    }
+    if (this.slotInfo.created) {
+      this.options.logger.info(
+        { slot: this.options.slot, lsn: formatLsn(this.slotInfo.lsn) },
+        'created replication slot',
+      );
+    }
+    return this.slotInfo;
+  }
+
+  /** The slot as the server sees it: what it retains and how far behind we are, in bytes. */
+  async slotState(): Promise<SlotState | null> {
+    return querySlotState(await this.catalogClient(), this.options.slot);
+  }
+
+  /** The database name, for the records' `source.db`. */
+  async database(): Promise<string> {
+    const client = await this.catalogClient();
+    return (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
+  }
+
+  acknowledge(lsn: Lsn): void {
+    if (lsn > this.acknowledged) this.acknowledged = lsn;
+  }
+
+  async start(handler: SourceHandler, signal?: AbortSignal): Promise<void> {
+    signal?.addEventListener('abort', () => void this.stop(), { once: true });
+    await this.prepare();
+    const {
+      initialDelayMs = 200,
+      maxDelayMs = 30_000,
+      maxAttempts = Number.POSITIVE_INFINITY,
+    } = this.options.reconnect ?? {};
+    if (!this.stopping) this.heartbeat.start();
+    try {
+      await this.streamWithRetries(handler, { initialDelayMs, maxDelayMs, maxAttempts });
+    } finally {
+      this.heartbeat.stop();
+    }
+  }
+
+  private async streamWithRetries(
+    handler: SourceHandler,
+    retry: { initialDelayMs: number; maxDelayMs: number; maxAttempts: number },
+  ): Promise<void> {
+    const { initialDelayMs, maxDelayMs, maxAttempts } = retry;
+    let attempt = 0;
+    while (!this.stopping) {
+      let streamed = false;
+      try {
+        await this.streamOnce(handler, () => {
+          streamed = true;
+          attempt = 0;
+        });
+      } catch (raw) {
+        const error = classifyPgError(raw, this.options.url);
+        if (this.stopping) break;
+        // A dropped or invalidated slot also ends the stream: name it rather than retry forever.
+        const lost = await this.slotLost();
+        if (lost) throw lost;
+        if (
+          !error.retryable ||
+          (!streamed && this.stats.reconnects === 0 && attempt === 0 && !this.isTransient(error))
+        ) {
+          throw error;
+        }
+        attempt++;
+        if (attempt > maxAttempts) throw error;
+        const delay =
+          Math.min(maxDelayMs, initialDelayMs * 2 ** (attempt - 1)) * (0.75 + Math.random() * 0.5);
+        this.options.logger.warn(
+          { err: error, attempt, delayMs: Math.round(delay) },
+          'replication connection lost; reconnecting',
+        );
+        this.stats.reconnects++;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      } finally {
+        await this.closeConnections();
+      }
+    }
+  }
+
+  /** SLOT_LOST when the slot is gone or invalidated; undefined when it is fine or unknowable. */
+  private async slotLost(): Promise<TributaryError | undefined> {
+    try {
+      const state = await this.slotState();
+      if (state === null) return slotLostError(this.options.slot, 'missing');
+      if (state.walStatus === 'lost') return slotLostError(this.options.slot, 'invalidated');
+    } catch {
+      // The server is unreachable: the reconnect loop handles that.
+    }
+    return undefined;
+  }
+
+  private isTransient(error: TributaryError): boolean {
+    // A slot held by a previous run that was killed is released within moments by the server.
+    return error.code === 'SOURCE_CONNECTION' && /in use|active for PID/i.test(error.message);
+  }
+
+  private async streamOnce(handler: SourceHandler, onFirstData: () => void): Promise<void> {
+    const decoder = new PgOutputDecoder(this.types);
+    const client = new pg.Client({
+      connectionString: this.options.url,
+      replication: 'database',
+      options: SESSION_SETTINGS,
+    } as pg.ClientConfig);
+    this.replication = client;
+    let stream: ReplicationStream | undefined;
+    client.on('error', (error) => stream?.abort(error));
+    // `stop()` may end the client while it connects; pg then never settles `connect()`.
+    await new Promise<void>((resolve, reject) => {
+      client.once('end', () => reject(new Error('Connection terminated while connecting')));
+      client.connect().then(() => resolve(), reject);
+    });
+    let queue: Buffer[] = [];
+    let failure: unknown;
+    let first = true;
+
+    const process = async (chunks: Buffer[], messages: SourceMessage[]) => {
+      for (const chunk of chunks) {
+        this.stats.bytesReceived += chunk.length;
+        const type = chunk[0];
+        if (type === 0x77) {
+          // 'w' XLogData
+          const decoded = decoder.decode(chunk, XLOG_DATA_HEADER, chunk.length, readXLogDataStart(chunk));
+          if (Array.isArray(decoded)) for (const m of decoded) await this.accept(m, decoder, messages);
+          else await this.accept(decoded, decoder, messages);
+          const last = messages[messages.length - 1];
+          if (last?.kind === 'commit') this.stats.lastReceivedLsn = last.endLsn;
+          // A non-transactional message is confirmed at its (end) LSN once durable (see Capture).
+          else if (last?.kind === 'message' && !last.transactional) this.stats.lastReceivedLsn = last.lsn;
+        } else if (type === 0x6b) {
+          // 'k' keepalive
+          const keepalive = readKeepalive(chunk);
+          this.idle = { walEnd: keepalive.walEnd, commitEnd: this.stats.lastReceivedLsn };
+          if (keepalive.replyRequested) this.lastStatusAt = 0;
+        } else {
+          throw new DecodeError(`unexpected replication message type 0x${(type ?? 0).toString(16)}`);
+        }
+      }
+      this.stats.messagesReceived += messages.length;
+      if (messages.length > 0) await handler(messages);
+      this.sendStatus(false);
+    };
+
+    const drain = async () => {
+      const socket = stream?.socket;
+      socket?.pause();
+      try {
+        while (queue.length > 0 && !failure) {
+          const chunks = queue;
+          queue = [];
+          await process(chunks, []);
+        }
+      } catch (error) {
+        failure = error;
+        stream?.abort(error as Error);
+      } finally {
+        this.draining = undefined;
+        if (!this.stopping) socket?.resume();
+      }
+    };
+
+    stream = new ReplicationStream(
+      `START_REPLICATION SLOT ${quoteIdent(this.options.slot)} LOGICAL ${formatLsn(this.acknowledged)} (proto_version '1', publication_names ${quoteLiteral(quoteIdent(this.options.publication))}, messages 'true')`,
+      (chunk) => {
+        if (first) {
+          first = false;
+          onFirstData();
+        }
+        queue.push(chunk);
+        if (!this.draining && !failure) this.draining = Promise.resolve().then(drain);
+      },
+    );
+    this.stream = stream;
+    client.query(stream as unknown as pg.QueryConfig);
+    this.stats.connected = true;
+    this.options.logger.info(
+      { slot: this.options.slot, from: formatLsn(this.acknowledged) },
+      'replication started',
+    );
+    const timer = setInterval(
+      () => this.sendStatus(false),
+      Math.max(50, Math.min(this.options.statusIntervalMs ?? 1000, 10_000)),
+    );
+    try {
+      await stream.done;
+      await this.draining;
+      if (failure) throw failure;
+    } catch (error) {
+      await this.draining;
+      throw failure ?? error;
+    } finally {
+      clearInterval(timer);
+      this.stats.connected = false;
+    }
+  }
+
+  private async accept(
+    message: DecodedMessage,
+    decoder: PgOutputDecoder,
+    out: SourceMessage[],
+  ): Promise<void> {
+    if (message.kind === 'relation') {
+      await this.types.resolve(message.relation.columns.map((c) => c.typeOid));
+      decoder.addRelation(await withPrimaryKey(await this.catalogClient(), message.relation));
+    } else if (message.kind !== 'ignored') {
+      out.push(message);
+    }
+  }
+
+  /** The position it is safe to confirm: acknowledged commits, or an idle keepalive's position. */
+  private confirmable(): Lsn {
+    let lsn = this.acknowledged;
+    if (this.idle && this.acknowledged >= this.idle.commitEnd && this.idle.walEnd > lsn)
+      lsn = this.idle.walEnd;
+    return lsn;
+  }
+
+  private sendStatus(force: boolean): void {
+    const now = Date.now();
+    const lsn = this.confirmable();
+    const interval = this.options.statusIntervalMs ?? 1000;
+    if (!force && lsn === this.stats.confirmedLsn && now - this.lastStatusAt < 10_000) return;
+    if (!force && now - this.lastStatusAt < interval && this.lastStatusAt !== 0) return;
+    if (!this.stream) return;
+    this.stream.send(standbyStatusUpdate(lsn, this.clock()));
+    this.stats.confirmedLsn = lsn;
+    this.lastStatusAt = now;
+  }
+
+  /**
+   * Idempotent. Stops delivering, waits for the batch in the handler, then for `beforeFinalStatus`
+   * (the caller makes the last batches durable and acknowledges them), then reports the final
+   * position to the server and closes the connections.
+   */
+  async stop(beforeFinalStatus?: () => Promise<void>): Promise<void> {
+    if (this.stopped) return this.stopped;
+    this.stopping = true;
+    this.heartbeat.stop();
+    this.wake?.();
+    this.stopped = (async () => {
+      await this.draining;
+      await beforeFinalStatus?.().catch(() => undefined);
+      const stream = this.stream;
+      if (stream && this.stats.connected) {
+        this.sendStatus(true);
+        stream.end();
+        await Promise.race([
+          stream.done.catch(() => undefined),
+          new Promise((r) => setTimeout(r, 5000).unref()),
+        ]);
+      }
+      await this.closeConnections();
+      await this.catalog?.end().catch(() => undefined);
+      this.catalog = undefined;
+    })();
+    return this.stopped;
+  }
+
+  private async closeConnections(): Promise<void> {
+    const client = this.replication;
+    this.replication = undefined;
+    this.stream = undefined;
+    if (client) await client.end().catch(() => undefined);
+  }
+
+  private async catalogClient(): Promise<pg.Client> {
+    if (this.catalog) return this.catalog;
+    const client = new pg.Client({ connectionString: this.options.url, application_name: 'tributary' });
+    client.on('error', () => {
+      if (this.catalog === client) this.catalog = undefined;
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      throw classifyPgError(error, this.options.url);
+    }
+    this.catalog = client;
+    return client;
+  }
+}
