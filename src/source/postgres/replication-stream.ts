@@ -58,8 +58,15 @@ export class ReplicationStream {
     this.onData(message.chunk);
   }
 
+  /**
+   * `pg` detaches a query from the connection when the server reports its error, so the
+   * ReadyForQuery that follows never reaches us: an error is the end of the stream.
+   */
   handleError(error: Error): void {
+    if (this.failed) return;
     this.failed = error;
+    this.ended = true;
+    this.rejectDone(error);
   }
 
   handleReadyForQuery(): void {
