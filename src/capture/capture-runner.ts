@@ -8,11 +8,15 @@ import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
 import { readTableColumns } from '../source/postgres/filter-catalog.ts';
 import { describeTarget } from '../source/postgres/postgres-errors.ts';
 import { PostgresSource } from '../source/postgres/postgres-source.ts';
-import { parseTableName } from '../source/postgres/table-name.ts';
-import { Capture } from './capture.ts';
+import type { SlotState } from '../source/postgres/source-catalog.ts';
+import { Capture, type CaptureObserver } from './capture.ts';
 import { RateMeter, writeStatus } from './capture-status.ts';
 import { EventFilter } from './event-filter.ts';
+import { schemaHistoryTopic } from './schema-history.ts';
 import { SlotLagMonitor } from './slot-lag-monitor.ts';
+import { prepareSource, setUpSnapshots, withSignalTable } from './snapshot-setup.ts';
+import type { SnapshotTracker } from './snapshot-tracker.ts';
+import type { SnapshotWorkers } from './snapshot-workers.ts';
 
 export interface RunningCapture {
   readonly capture: Capture;
@@ -20,6 +24,10 @@ export interface RunningCapture {
   readonly log: EmbeddedEventLog;
   /** Settles when capture ends: resolves after `stop()`, rejects on a fatal error. */
   readonly done: Promise<void>;
+  /** Snapshot jobs and their progress (initial snapshot, backfills). */
+  readonly snapshots: SnapshotTracker;
+  /** The slot as last polled (every status interval), `null` before the first answer. */
+  slotState(): SlotState | null;
   /** Idempotent: stops reading, makes what was read durable, confirms it, closes everything. */
   stop(): Promise<void>;
 }
@@ -28,6 +36,8 @@ export interface StartCaptureOptions {
   readonly logger: Logger;
   /** How often the status file and slot lag are refreshed. */
   readonly statusIntervalMs?: number;
+  /** Metrics hook, told of every durable append. */
+  readonly observer?: CaptureObserver;
 }
 
 /** Wires source → encoder → embedded log from a configuration and starts capturing. */
@@ -56,27 +66,37 @@ export async function startCapture(
   });
   const checkpointName = `postgres:${config.source.slot}`;
   let source: PostgresSource;
-  try {
-    const position = await Capture.position(log, checkpointName);
-    source = new PostgresSource({
+  let position: Awaited<ReturnType<typeof Capture.position>>;
+  const tables = await withSignalTable(url, config);
+  const createSource = (startLsn: bigint | undefined) =>
+    new PostgresSource({
       url,
       slot: config.source.slot,
       publication: config.source.publication,
-      tables: config.source.tables.map(parseTableName),
-      ...(position ? { startLsn: position.lsn } : {}),
+      tables,
+      ...(startLsn !== undefined ? { startLsn } : {}),
       statusIntervalMs: config.source.statusIntervalMs,
       heartbeatIntervalMs: config.source.heartbeatIntervalMs,
+      toastFetch: config.toast.fetch,
       logger,
     });
+  try {
+    position = await Capture.position(log, checkpointName);
+    // A position at LSN 0 holds only a planned snapshot: nothing was streamed yet.
+    source = createSource(position && position.lsn > 0n ? position.lsn : undefined);
   } catch (error) {
     await log.close();
     throw error;
   }
   let capture: Capture;
+  let snapshots: { tracker: SnapshotTracker; workers: SnapshotWorkers };
   try {
     // Before prepare(), so that a filter naming a missing table or column creates no slot.
     if (filter) filter.check(await readTableColumns(url, filter.tables()), config.source.tables);
-    await source.prepare();
+    const setup = { config, url, log, checkpointName, logger };
+    const recreated = await prepareSource(source, createSource, setup);
+    if (recreated) ({ source, stored: position } = recreated);
+    snapshots = await setUpSnapshots({ ...setup, stored: position });
     capture = new Capture({
       source,
       log,
@@ -89,7 +109,10 @@ export async function startCapture(
       serverName: config.topicPrefix,
       database: await source.database(),
       maxBatchRecords: config.capture.maxBatchRecords,
+      schemaHistoryTopic: schemaHistoryTopic(config.topicPrefix),
       ...(filter ? { filter } : {}),
+      ...(options.observer ? { observer: options.observer } : {}),
+      snapshots: snapshots.tracker,
       logger,
     });
   } catch (error) {
@@ -100,7 +123,7 @@ export async function startCapture(
 
   const startedAt = new Date().toISOString();
   const meter = new RateMeter();
-  let slot: Awaited<ReturnType<PostgresSource['slotState']>> = null;
+  let slot: SlotState | null = null;
   let polling = false;
   const lag = new SlotLagMonitor(config.source.slot, config.source.lagWarningBytes, logger);
   const refresh = (poll = true) => {
@@ -136,6 +159,7 @@ export async function startCapture(
         records: capture.stats.records,
         recordsPerSecond: Math.round(meter.sample(Date.now(), capture.stats.records)),
         reconnects: source.stats.reconnects,
+        snapshot: snapshots.tracker.status(),
       });
     } catch (error) {
       logger.warn({ err: error }, 'could not write the status file');
@@ -153,9 +177,11 @@ export async function startCapture(
     if (retention) clearInterval(retention);
   });
   done.catch(() => undefined);
+  snapshots.workers.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      await snapshots.workers.stop();
       await source.stop(() => capture.settle());
       await done.catch(() => undefined);
       refresh(false);
@@ -163,5 +189,12 @@ export async function startCapture(
     })();
     return stopping;
   };
-  return { capture, source, log, done, stop };
+  if (config.snapshot.mode === 'initial_only') {
+    // Snapshot, then stop: `done` resolves once the last chunk is durable.
+    void snapshots.tracker.whenIdle().then(() => {
+      logger.info('snapshot finished (snapshot.mode initial_only): stopping');
+      return stop();
+    });
+  }
+  return { capture, source, log, done, snapshots: snapshots.tracker, slotState: () => slot, stop };
 }

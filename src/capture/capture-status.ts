@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { SnapshotJobStatus } from './snapshot-tracker.ts';
 
 /** What a running capture publishes in its data directory for `tributary status`. */
 export interface CaptureStatus {
@@ -20,6 +21,8 @@ export interface CaptureStatus {
   readonly records: number;
   readonly recordsPerSecond: number;
   readonly reconnects: number;
+  /** Snapshot and backfill jobs of this run, with their progress (absent before snapshots existed). */
+  readonly snapshot?: readonly SnapshotJobStatus[];
 }
 
 export const STATUS_FILE = 'capture-status.json';

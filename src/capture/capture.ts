@@ -1,12 +1,22 @@
 import type { Logger } from 'pino';
-import { HEARTBEAT_PREFIX, type LogicalMessage, type SourceMessage } from '../core/change-event.ts';
+import {
+  HEARTBEAT_PREFIX,
+  type LogicalMessage,
+  type Op,
+  type Relation,
+  type SchemaMessage,
+  type SourceMessage,
+} from '../core/change-event.ts';
 import type { Encoder, EventContext } from '../core/encoder.ts';
 import { LogError } from '../core/errors.ts';
 import type { EventLog } from '../core/event-log.ts';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn.ts';
 import type { AppendRecord } from '../core/record.ts';
 import type { Source } from '../core/source.ts';
+import { WATERMARK_PREFIX } from '../source/postgres/snapshot-reader.ts';
 import type { EventTransform } from './event-filter.ts';
+import { SchemaHistory } from './schema-history.ts';
+import type { SnapshotProgress, SnapshotTracker } from './snapshot-tracker.ts';
 
 /**
  * What the capture stores with every append. `lsn` is the end of the last transaction whose
@@ -18,21 +28,29 @@ import type { EventTransform } from './event-filter.ts';
 export interface CapturePosition {
   readonly lsn: Lsn;
   readonly tx: { readonly finalLsn: Lsn; readonly events: number } | null;
+  /** Unfinished snapshots as of `lsn` (absent in positions written before snapshots existed). */
+  readonly snapshot?: SnapshotProgress | undefined;
 }
 
 export function encodePosition(position: CapturePosition): string {
   return JSON.stringify({
     lsn: formatLsn(position.lsn),
     tx: position.tx ? { finalLsn: formatLsn(position.tx.finalLsn), events: position.tx.events } : null,
+    ...(position.snapshot ? { snapshot: position.snapshot } : {}),
   });
 }
 
 export function decodePosition(text: string): CapturePosition {
   try {
-    const raw = JSON.parse(text) as { lsn: string; tx: { finalLsn: string; events: number } | null };
+    const raw = JSON.parse(text) as {
+      lsn: string;
+      tx: { finalLsn: string; events: number } | null;
+      snapshot?: SnapshotProgress;
+    };
     return {
       lsn: parseLsn(raw.lsn),
       tx: raw.tx ? { finalLsn: parseLsn(raw.tx.finalLsn), events: raw.tx.events } : null,
+      ...(raw.snapshot ? { snapshot: raw.snapshot } : {}),
     };
   } catch (cause) {
     throw new LogError('LOG_CHECKPOINT_INVALID', `the stored capture position is unreadable: ${text}`, {
@@ -59,6 +77,17 @@ export interface CaptureOptions {
   readonly logger: Logger;
   /** Microseconds since the Unix epoch. */
   readonly clock?: () => bigint;
+  /** Snapshot chunks and backfill signals (watermark algorithm, see snapshot-tracker.ts). */
+  readonly snapshots?: SnapshotTracker;
+  /** Topic of the schema history (new table shapes, see schema-history.ts); unset: none kept. */
+  readonly schemaHistoryTopic?: string;
+  /** Told of every append that moved the durable position (for the latency metrics). */
+  readonly observer?: CaptureObserver;
+}
+
+export interface CaptureObserver {
+  /** Called once per append that became durable, with the source commit time (µs) of its last transaction. */
+  durable(commitTimeUs: bigint, records: number): void;
 }
 
 export interface CaptureStats {
@@ -107,6 +136,11 @@ export class Capture {
     lastCommitTimeUs: 0n,
     durableLsn: 0n,
   };
+  /**
+   * Change events written, per relation (as received) and operation; plain counters so the hot
+   * path stays cheap, read by the metrics at scrape time.
+   */
+  readonly eventsByTable = new Map<Relation, Partial<Record<Op, number>>>();
   private pending: AppendRecord[] = [];
   private tx: OpenTransaction | undefined;
   private skipping = false;
@@ -119,6 +153,9 @@ export class Capture {
   private dispatchedEnd: Lsn = 0n;
   private inFlight: Promise<void> = Promise.resolve();
   private partial: CapturePosition['tx'] = null;
+  /** The last transaction held nothing but snapshot watermarks without rows (see `handle`). */
+  private onlyWatermarks = false;
+  private history: SchemaHistory | undefined;
   private readonly clock: () => bigint;
   private readonly maxBatch: number;
 
@@ -140,6 +177,7 @@ export class Capture {
     this.stats.durableLsn = this.committedEnd;
     this.dispatchedEnd = this.committedEnd;
     this.partial = stored?.tx ?? null;
+    await this.loadSchemaHistory();
     await this.options.source.start((messages) => this.handle(messages), signal);
     await this.settle();
   }
@@ -148,9 +186,12 @@ export class Capture {
     for (const message of messages) {
       switch (message.kind) {
         case 'begin': {
+          this.onlyWatermarks = true;
           if (this.tx) {
             // The stream restarted inside a transaction: what of it is not in the log yet comes again.
             this.pending.length = this.pendingCommitted;
+            this.history?.truncate(this.pending.length);
+            this.options.snapshots?.rollback();
             this.tx = undefined;
           }
           // A transaction that ends at or before what is stored was delivered again: skip it.
@@ -169,16 +210,24 @@ export class Capture {
           break;
         }
         case 'change': {
+          this.onlyWatermarks = false;
           const tx = this.tx;
           if (this.skipping || !tx) break;
           tx.events++;
           const tableOrder = (tx.perTable.get(message.event.relation.id) ?? 0) + 1;
           tx.perTable.set(message.event.relation.id, tableOrder);
+          const snapshots = this.options.snapshots;
+          if (snapshots) {
+            // Signals take effect at the commit, so even a resumed transaction's count again.
+            if (snapshots.signal(message.event)) break;
+            snapshots.observe(message.event);
+          }
           if (tx.events <= tx.skip) break;
           const event = this.options.filter ? this.options.filter.apply(message.event) : message.event;
           if (event === null) break;
           this.options.encoder.encode(event, this.context(tx, tableOrder), this.pending);
           this.stats.events++;
+          this.count(message.event.relation, event.op);
           if (this.pending.length >= this.maxBatch) await this.flush();
           break;
         }
@@ -188,6 +237,7 @@ export class Capture {
             break;
           }
           this.committedEnd = message.endLsn;
+          this.options.snapshots?.commit();
           this.pendingCommitted = this.pending.length;
           this.pendingCommitTimeUs = message.commitTimeUs;
           this.tx = undefined;
@@ -198,16 +248,27 @@ export class Capture {
         case 'message':
           await this.message(message);
           break;
+        case 'schema':
+          this.schema(message);
+          break;
       }
     }
     // Group commit: write when a transaction has committed (there is something to acknowledge).
-    // The rest of an open transaction waits for its commit or a full batch.
-    if (this.committedEnd > this.dispatchedEnd) await this.flush();
+    // The rest of an open transaction waits for its commit or a full batch. A batch that ends with
+    // a snapshot's low watermark and brought no record waits for the next one (one append saved
+    // per chunk; the watermark is of no use after a restart).
+    if (this.committedEnd > this.dispatchedEnd && !(this.onlyWatermarks && this.pending.length === 0))
+      await this.flush();
   }
 
   /** Heartbeats (our own prefix) produce no record; a non-transactional one still moves the position. */
   private async message(message: LogicalMessage): Promise<void> {
     const heartbeat = message.prefix === HEARTBEAT_PREFIX;
+    if (message.prefix === WATERMARK_PREFIX && message.transactional) {
+      if (!this.skipping && this.tx) this.snapshotChunk(message, this.tx);
+      return;
+    }
+    this.onlyWatermarks = false;
     if (message.transactional) {
       const tx = this.tx;
       if (heartbeat || this.skipping || !tx) return;
@@ -215,16 +276,20 @@ export class Capture {
       const order = (tx.perTable.get(MESSAGES) ?? 0) + 1;
       tx.perTable.set(MESSAGES, order);
       if (tx.events <= tx.skip) return;
+      // Dropped after counting, so that a resumed transaction skips the same number.
+      if (this.options.filter?.keepMessage?.(message.prefix) === false) return;
       this.options.encoder.encodeMessage(message, this.context(tx, order), this.pending);
     } else {
       if (this.tx) {
         // The stream restarted inside a transaction (a non-transactional message is never sent
         // within one): what of it is not in the log yet comes again after its begin.
         this.pending.length = this.pendingCommitted;
+        this.history?.truncate(this.pending.length);
+        this.options.snapshots?.rollback();
         this.tx = undefined;
       }
       if (message.lsn <= this.committedEnd) return;
-      if (!heartbeat) {
+      if (!heartbeat && this.options.filter?.keepMessage?.(message.prefix) !== false) {
         this.options.encoder.encodeMessage(
           message,
           {
@@ -242,6 +307,52 @@ export class Capture {
     }
     this.stats.events++;
     if (this.pending.length >= this.maxBatch) await this.flush();
+  }
+
+  private async loadSchemaHistory(): Promise<void> {
+    const topic = this.options.schemaHistoryTopic;
+    if (!topic) return;
+    const { log, serverName, database } = this.options;
+    this.history = await SchemaHistory.load(log, { topic, serverName, database });
+  }
+
+  /** A table shape goes to the schema history, in the same append as the changes after it. */
+  private schema(message: SchemaMessage): void {
+    const tx = this.tx;
+    // A shape met in the part of a transaction already in the log was recorded then.
+    if (!this.history || this.skipping || !tx || tx.events < tx.skip) return;
+    if (this.options.filter?.keepTable?.(message.relation) === false) return;
+    const context = { xid: tx.xid, commitTimeUs: tx.commitTimeUs, nowUs: this.clock() };
+    this.history.observe(message, context, this.pending);
+  }
+
+  /**
+   * At a high watermark, the chunk's rows that no streamed change touched become read events in
+   * the watermark's transaction. They are not counted in `tx.events`: the watermark's
+   * transaction holds nothing else and is never written in pieces (no flush before its commit).
+   */
+  private snapshotChunk(message: LogicalMessage, tx: OpenTransaction): void {
+    const chunk = this.options.snapshots?.watermark(message);
+    if (!chunk) return;
+    this.onlyWatermarks = false;
+    const { filter, encoder } = this.options;
+    chunk.events.forEach((read, i) => {
+      const event = filter ? filter.apply(read) : read;
+      if (event === null) return;
+      encoder.encode(
+        event,
+        { ...this.context(tx, i + 1), totalOrder: i + 1, snapshot: chunk.snapshotMarker(i) },
+        this.pending,
+      );
+      this.stats.events++;
+      this.count(read.relation, event.op);
+    });
+  }
+
+  private count(relation: Relation, op: Op): void {
+    const counts = this.eventsByTable.get(relation);
+    if (counts) counts[op] = (counts[op] ?? 0) + 1;
+    else this.eventsByTable.set(relation, { [op]: 1 });
   }
 
   private context(tx: OpenTransaction, dataCollectionOrder: number): EventContext {
@@ -269,9 +380,11 @@ export class Capture {
     const position: CapturePosition = {
       lsn: this.committedEnd,
       tx: tx ? { finalLsn: tx.finalLsn, events: Math.max(tx.events, tx.skip) } : null,
+      snapshot: this.options.snapshots?.progress(),
     };
     const records = this.pending;
     this.pending = [];
+    this.history?.flushed();
     this.pendingCommitted = 0;
     // If the stream restarts before this transaction's commit, its first events are skipped.
     this.partial = position.tx;
@@ -287,6 +400,7 @@ export class Capture {
           this.stats.durableLsn = position.lsn;
           this.stats.lastCommitTimeUs = commitTimeUs;
           this.options.source.acknowledge(position.lsn);
+          if (commitTimeUs > 0n) this.options.observer?.durable(commitTimeUs, records.length);
         }
       });
     this.inFlight = append;

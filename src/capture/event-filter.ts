@@ -20,6 +20,10 @@ import {
 export interface EventTransform {
   /** The event to encode (possibly the same object), or `null` to write nothing for it. */
   apply(event: ChangeEvent): ChangeEvent | null;
+  /** Whether a logical message with this prefix is written; absent: all are. */
+  keepMessage?(prefix: string): boolean;
+  /** Whether anything of this table is written (its schema history too); absent: all are. */
+  keepTable?(table: TableName): boolean;
 }
 
 export interface FilterSettings {
@@ -29,6 +33,7 @@ export interface FilterSettings {
     readonly includeColumns: readonly string[];
     readonly excludeColumns: readonly string[];
     readonly skipOperations: readonly ('c' | 'u' | 'd' | 't')[];
+    readonly excludeMessagePrefixes?: readonly string[];
   };
   readonly mask: {
     readonly columns: readonly string[];
@@ -94,6 +99,8 @@ export class EventFilter implements EventTransform {
   readonly #plans = new WeakMap<Relation, RelationPlan | null | undefined>();
   readonly #maskWith: string;
   readonly #salt: string;
+  readonly #messagePrefixes: ReadonlySet<string>;
+  readonly #messagePrefixStarts: readonly string[];
 
   /**
    * Checks the settings against each other (no database needed) and builds the filter;
@@ -106,6 +113,7 @@ export class EventFilter implements EventTransform {
       filter.includeColumns,
       filter.excludeColumns,
       filter.skipOperations,
+      filter.excludeMessagePrefixes ?? [],
       mask.columns,
       mask.hashColumns,
     ];
@@ -116,6 +124,9 @@ export class EventFilter implements EventTransform {
   private constructor(settings: FilterSettings) {
     const { filter, mask } = settings;
     this.#skip = new Set(filter.skipOperations);
+    const prefixes = filter.excludeMessagePrefixes ?? [];
+    this.#messagePrefixes = new Set(prefixes.filter((p) => !p.endsWith('*')));
+    this.#messagePrefixStarts = prefixes.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1));
     this.#maskWith = mask.with;
     if (mask.hashColumns.length > 0 && !mask.hashSalt) {
       throw new ConfigError('mask.hashColumns is set but no salt is given', {
@@ -235,6 +246,14 @@ export class EventFilter implements EventTransform {
       const rules = this.#tables.get(tableKey(table));
       if (rules) this.#checkKeys(table, table.columns, rules);
     }
+  }
+
+  keepTable(table: TableName): boolean {
+    return !this.#excluded.has(tableKey(table));
+  }
+
+  keepMessage(prefix: string): boolean {
+    return !this.#messagePrefixes.has(prefix) && !this.#messagePrefixStarts.some((p) => prefix.startsWith(p));
   }
 
   apply(event: ChangeEvent): ChangeEvent | null {

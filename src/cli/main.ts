@@ -1,9 +1,15 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { reportError } from './cli-output.ts';
+import { registerConsumers } from './consumers-command.ts';
+import { registerConsumersNew } from './consumers-new-command.ts';
+import { registerDlq } from './dlq-command.ts';
 import { registerDoctor } from './doctor-command.ts';
 import { registerRead, registerTopics } from './log-commands.ts';
+import { registerLogs } from './logs-command.ts';
 import { registerRun } from './run-command.ts';
+import { registerSchema } from './schema-command.ts';
+import { registerSnapshot } from './snapshot-command.ts';
 import { registerStatus } from './status-command.ts';
 import { registerUp } from './up-command.ts';
 
@@ -20,7 +26,14 @@ registerRun(program);
 registerTopics(program);
 registerRead(program);
 registerStatus(program);
+registerSnapshot(program);
+registerSchema(program);
 registerDoctor(program);
+registerDlq(program);
+registerConsumers(program);
+registerLogs(program);
+// After any other `consumers` registration: it adds `new` to that group.
+registerConsumersNew(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import { isAlive, readStatus } from '../capture/capture-status.ts';
 import { loadConfig } from '../config/config-loader.ts';
 import { formatLsn } from '../core/lsn.ts';
 import { openLogForReading } from './log-commands.ts';
+import { snapshotLine, snapshotReport } from './snapshot-command.ts';
 
 export function registerStatus(program: Command): void {
   program
@@ -44,6 +45,7 @@ export function registerStatus(program: Command): void {
             0,
           ),
           updatedAt: status?.updatedAt ?? null,
+          snapshot: snapshotReport(status?.snapshot ?? [], position?.snapshot?.jobs ?? [], running),
         };
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -65,6 +67,8 @@ export function registerStatus(program: Command): void {
           ['records', report.records],
         ];
         for (const [k, v] of rows) process.stdout.write(`${k.padEnd(14)} ${v}\n`);
+        for (const job of report.snapshot)
+          process.stdout.write(`${'snapshot'.padEnd(14)} ${snapshotLine(job)}\n`);
       } finally {
         await log.close();
       }

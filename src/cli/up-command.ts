@@ -2,12 +2,16 @@ import type { Command } from 'commander';
 import { createSchema, Workload } from '../../examples/ecommerce/workload.ts';
 import { type RunningCapture, startCapture } from '../capture/capture-runner.ts';
 import { loadConfig } from '../config/config-loader.ts';
+import type { Supervisor } from '../consumers/supervisor.ts';
+import { startConsumers } from '../consumers/supervisor-config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { formatLsn } from '../core/lsn.ts';
+import { attachConsumers, captureDeps, startControlPlaneFromConfig } from '../server/control-plane.ts';
 import { createLogger, untilSignal } from './cli-output.ts';
 import type { EmbeddedServer } from './embedded-postgres-server.ts';
 import { ProgressLine } from './progress-line.ts';
 import { type CaptureFlagValues, captureFlags, flagsToSettings } from './shared-flags.ts';
+import { snapshotProgressText } from './snapshot-command.ts';
 
 interface UpFlags extends CaptureFlagValues {
   rate: string;
@@ -32,6 +36,10 @@ export function registerUp(program: Command): void {
       let config = loadConfig({ flags: settings, ...(flags.config ? { file: flags.config } : {}) });
       const logger = createLogger(flags.logLevel ?? 'warn');
       const out = (line: string) => process.stderr.write(`${line}\n`);
+      // First, so that the dashboard URL is the first line (the page fills in as parts start);
+      // the process exits on an error below, which also closes it.
+      const server = await startControlPlaneFromConfig(config, logger, out);
+      if (server) out(`dashboard: ${server.url}`);
       let embedded: EmbeddedServer | undefined;
       if (!config.source.url) {
         out(`starting embedded PostgreSQL in ${config.dataDir}/postgres ...`);
@@ -45,34 +53,46 @@ export function registerUp(program: Command): void {
       const workload =
         embedded && flags.workload && rate > 0 ? new Workload({ url: config.source.url!, rate }) : undefined;
       let running: RunningCapture | undefined;
+      let consumers: Supervisor | undefined;
       const progress = new ProgressLine(process.stderr);
       let timer: NodeJS.Timeout | undefined;
       // Stop in order: the workload, then the capture (final append and acknowledgement), then
       // PostgreSQL; also when capture failed, so that nothing is left running.
       try {
-        running = await startCapture(config, { logger });
+        running = await startCapture(config, {
+          logger,
+          ...(server ? { observer: server.metrics.captureObserver } : {}),
+        });
         const capture = running;
+        server?.attach(captureDeps(running, config));
         out(
           `capturing into ${config.dataDir} (slot ${config.source.slot}); read records with: npx tributary read <topic> --data-dir ${config.dataDir}`,
         );
+        consumers = await startConsumers(config, logger, out);
+        if (server) attachConsumers(server, consumers, config);
         workload?.start();
         timer = setInterval(() => {
           const s = capture.capture.stats;
+          const snapshot = snapshotProgressText(capture.snapshots.status());
           progress.update(
-            `${capture.source.stats.connected ? 'streaming' : 'connecting'} · ${s.transactions.toLocaleString('en')} tx · ${s.records.toLocaleString('en')} records · lsn ${formatLsn(s.durableLsn)}${workload ? ` · workload ${workload.stats.committed.toLocaleString('en')} tx` : ''}`,
+            `${snapshot ? `${snapshot} · ` : ''}${capture.source.stats.connected ? 'streaming' : 'connecting'} · ${s.transactions.toLocaleString('en')} tx · ${s.records.toLocaleString('en')} records · lsn ${formatLsn(s.durableLsn)}${workload ? ` · workload ${workload.stats.committed.toLocaleString('en')} tx` : ''}`,
           );
         }, 500);
         await Promise.race([untilSignal(), running.done]);
         clearInterval(timer);
         progress.done();
         out('stopping ...');
+        await server?.stop();
         await workload?.stop();
+        await consumers.stop();
         await running.stop();
         await running.done;
         out(`stopped: ${running.capture.stats.records.toLocaleString('en')} records captured in this run`);
       } finally {
         clearInterval(timer);
+        await server?.stop();
         await workload?.stop();
+        await consumers?.stop();
         await running?.stop();
         await embedded?.stop();
       }

@@ -113,10 +113,44 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'source.onSlotLost',
     env: 'TRIBUTARY_ON_SLOT_LOST',
-    schema: z.enum(['fail']),
+    flag: '--on-slot-lost',
+    schema: z.enum(['fail', 'resnapshot']),
     default: 'fail',
     description:
-      'What to do when the replication slot disappears or is invalidated while a stored position exists (changes may have been lost): `fail` stops with SLOT_LOST and says how to recover. `resnapshot` (recreate the slot and reload the tables) comes with snapshots.',
+      'What to do when the replication slot disappears or is invalidated while a stored position exists (changes may have been lost): `fail` stops with SLOT_LOST and says how to recover; `resnapshot` logs a warning, drops the stale position, recreates the slot and snapshots every captured table again (checked at start-up; a slot lost while streaming stops capture with SLOT_LOST, and the next start re-snapshots).',
+  },
+  {
+    path: 'snapshot.mode',
+    env: 'TRIBUTARY_SNAPSHOT_MODE',
+    flag: '--snapshot-mode',
+    schema: z.enum(['initial', 'never', 'always', 'initial_only']),
+    default: 'initial',
+    description:
+      "When to snapshot the captured tables' existing rows (read events, `op: r`): `initial` when capture starts with no stored position (a new slot), `never`, `always` at every start, `initial_only` snapshot then stop. An unfinished snapshot always resumes from its last chunk.",
+  },
+  {
+    path: 'snapshot.chunkRows',
+    env: 'TRIBUTARY_SNAPSHOT_CHUNK_ROWS',
+    schema: positiveInt,
+    default: 2500,
+    description:
+      'Rows per snapshot chunk: one keyset SELECT between a low and a high watermark, written in one append. Memory is bounded by chunkRows × maxParallelChunks rows. Larger chunks were slower in bench/snapshot.ts (their records outlive the young generation of the garbage collector).',
+  },
+  {
+    path: 'snapshot.maxParallelChunks',
+    env: 'TRIBUTARY_SNAPSHOT_MAX_PARALLEL_CHUNKS',
+    schema: positiveInt.max(64),
+    default: 2,
+    description:
+      'Snapshot chunks read and not yet written to the log, across tables; also the number of tables snapshotted at once (one connection each).',
+  },
+  {
+    path: 'snapshot.signalTable',
+    env: 'TRIBUTARY_SIGNAL_TABLE',
+    schema: z.string().min(1),
+    default: 'public.tributary_signal',
+    description:
+      'Table whose inserts start backfills while streaming (the signal table of Debezium: `id text, type text, data jsonb`; type `execute-snapshot`, data `{"data-collections": ["public.orders"], "additional-condition": "..."}`). It must be in the publication: `tributary snapshot` creates it and adds it when missing, and with `source.tables` capture adds it to the list when it exists. Its changes are not written to the log.',
   },
   {
     path: 'dataDir',
@@ -185,8 +219,18 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'Records buffered before an append; bounds memory for transactions of any size.',
   },
   {
+    path: 'toast.fetch',
+    env: 'TRIBUTARY_TOAST_FETCH',
+    flag: '--toast-fetch',
+    schema: bool,
+    default: false,
+    description:
+      "When an update leaves a TOASTed column unchanged (and the table is not REPLICA IDENTITY FULL), PostgreSQL does not send its value: the record then shows Debezium's placeholder `__debezium_unavailable_value` and names the column in the header `tributary.unchanged_toast`. With `toast.fetch`, Tributary reads the row's current value by primary key instead (one query per table per batch) and names the column in `tributary.fetched_toast`: that value is the one at fetch time, possibly newer than the change. A row deleted since keeps the placeholder.",
+  },
+  {
     path: 'filter.excludeTables',
     env: 'TRIBUTARY_EXCLUDE_TABLES',
+    flag: '--exclude-tables',
     schema: nameList,
     default: [],
     description:
@@ -196,6 +240,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'filter.includeColumns',
     env: 'TRIBUTARY_INCLUDE_COLUMNS',
+    flag: '--include-columns',
     schema: nameList,
     default: [],
     description:
@@ -205,6 +250,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'filter.excludeColumns',
     env: 'TRIBUTARY_EXCLUDE_COLUMNS',
+    flag: '--exclude-columns',
     schema: nameList,
     default: [],
     description:
@@ -214,6 +260,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'filter.skipOperations',
     env: 'TRIBUTARY_SKIP_OPERATIONS',
+    flag: '--skip-operations',
     schema: operationList,
     default: [],
     description:
@@ -221,8 +268,19 @@ export const SETTINGS: readonly SettingSpec[] = [
     example: 'd,t',
   },
   {
+    path: 'filter.excludeMessagePrefixes',
+    env: 'TRIBUTARY_EXCLUDE_MESSAGE_PREFIXES',
+    flag: '--exclude-message-prefixes',
+    schema: tableList,
+    default: [],
+    description:
+      'Logical messages (`pg_logical_emit_message`) not written to the log, by prefix: an entry matches that prefix exactly, or every prefix starting with it when it ends with `*`. Their position still advances.',
+    example: 'debug,internal.*',
+  },
+  {
     path: 'mask.columns',
     env: 'TRIBUTARY_MASK_COLUMNS',
+    flag: '--mask-columns',
     schema: nameList,
     default: [],
     description:
@@ -232,6 +290,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'mask.with',
     env: 'TRIBUTARY_MASK_WITH',
+    flag: '--mask-with',
     schema: z.string(),
     default: '****',
     description: 'The fixed string that replaces the values of `mask.columns`.',
@@ -239,6 +298,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     path: 'mask.hashColumns',
     env: 'TRIBUTARY_MASK_HASH_COLUMNS',
+    flag: '--mask-hash-columns',
     schema: nameList,
     default: [],
     description:
@@ -252,6 +312,170 @@ export const SETTINGS: readonly SettingSpec[] = [
     secret: true,
     description:
       'Salt of `mask.hashColumns`, required when they are set. Keep it secret (prefer the environment variable): anyone with it can test guesses against the hashes. Never logged.',
+  },
+  {
+    path: 'server.port',
+    env: 'TRIBUTARY_HTTP_PORT',
+    flag: '--http-port',
+    schema: z.coerce.number().int().min(0).max(65_535),
+    default: 7070,
+    description:
+      'Port of the HTTP server (dashboard, REST API under /api, /metrics, /healthz, /readyz) started by `run` and `up`. 0 = no server. If the port is taken, capture runs without the server and says so.',
+  },
+  {
+    path: 'server.host',
+    env: 'TRIBUTARY_HTTP_HOST',
+    flag: '--http-host',
+    schema: z.string().min(1),
+    default: '127.0.0.1',
+    description:
+      'Address the HTTP server binds to. Beyond loopback (e.g. `0.0.0.0`), `server.token` is required and every endpoint asks for it.',
+  },
+  {
+    path: 'server.token',
+    env: 'TRIBUTARY_TOKEN',
+    flag: '--token',
+    schema: z.string().min(16, 'at least 16 characters'),
+    secret: true,
+    description:
+      'Bearer token of the HTTP server (`Authorization: Bearer <token>`): required for every mutating endpoint, and for all endpoints when the server is bound beyond loopback. Without it, mutating endpoints are refused.',
+  },
+  {
+    path: 'alerts.webhookUrl',
+    env: 'TRIBUTARY_ALERTS_WEBHOOK_URL',
+    schema: z.url(),
+    secret: true,
+    description:
+      'Webhook receiving alerts as Slack-compatible JSON (`{text, blocks}`): once when an alert fires, once when it resolves. Unset = alerts only on the dashboard and /api/alerts.',
+    example: 'https://hooks.slack.com/services/T000/B000/XXXX',
+  },
+  {
+    path: 'alerts.slotLagBytes',
+    env: 'TRIBUTARY_ALERTS_SLOT_LAG_BYTES',
+    schema: z.coerce.number().int().min(0),
+    default: 1024 ** 3,
+    description:
+      'Alert when the replication slot lags the server by more than this many bytes of WAL. 0 = off.',
+  },
+  {
+    path: 'alerts.consumerLagSeconds',
+    env: 'TRIBUTARY_ALERTS_CONSUMER_LAG_SECONDS',
+    schema: z.coerce.number().min(0),
+    default: 300,
+    description:
+      'Alert when a consumer group is behind by more than this many seconds (age of its oldest unprocessed record). 0 = off.',
+  },
+  {
+    path: 'alerts.crashLoop',
+    env: 'TRIBUTARY_ALERTS_CRASH_LOOP',
+    schema: bool,
+    default: true,
+    description: 'Alert while a consumer replica is crash-looping (restarted repeatedly by the supervisor).',
+  },
+  {
+    path: 'alerts.disconnectedSeconds',
+    env: 'TRIBUTARY_ALERTS_DISCONNECTED_SECONDS',
+    schema: z.coerce.number().min(0),
+    default: 60,
+    description: 'Alert when capture has been disconnected from the source for this many seconds. 0 = off.',
+  },
+  {
+    path: 'alerts.intervalMs',
+    env: 'TRIBUTARY_ALERTS_INTERVAL_MS',
+    schema: positiveInt,
+    default: 10_000,
+    description: 'How often the alert rules are evaluated (milliseconds).',
+  },
+  {
+    path: 'consumers.dir',
+    env: 'TRIBUTARY_CONSUMERS_DIR',
+    flag: '--consumers',
+    schema: z.string().min(1),
+    default: './consumers',
+    description:
+      'Folder of consumers run by `run` and `up`: each `<dir>/<name>/index.ts` (or `index.js`) is one consumer, run in its own supervised processes. A missing folder = no consumers.',
+  },
+  {
+    path: 'consumers.heartbeatMs',
+    env: 'TRIBUTARY_CONSUMERS_HEARTBEAT_MS',
+    schema: positiveInt,
+    default: 1000,
+    description: 'How often each consumer replica reports to the supervisor (milliseconds).',
+  },
+  {
+    path: 'consumers.heartbeatTimeoutMs',
+    env: 'TRIBUTARY_CONSUMERS_HEARTBEAT_TIMEOUT_MS',
+    schema: positiveInt,
+    default: 15_000,
+    description: 'A replica silent for this long (milliseconds) is killed and restarted.',
+  },
+  {
+    path: 'consumers.hangTimeoutMs',
+    env: 'TRIBUTARY_CONSUMERS_HANG_TIMEOUT_MS',
+    schema: positiveInt,
+    default: 60_000,
+    description:
+      'A replica with records in flight and no finished batch for this long (milliseconds), or that does not answer a revoke within it, is hung: killed and restarted.',
+  },
+  {
+    path: 'consumers.crashLoopRestarts',
+    env: 'TRIBUTARY_CONSUMERS_CRASH_LOOP_RESTARTS',
+    schema: positiveInt,
+    default: 5,
+    description:
+      'Restarts within `consumers.crashLoopWindowMs` after which a consumer is marked `failed` (and an alert raised) instead of restarted again.',
+  },
+  {
+    path: 'consumers.crashLoopWindowMs',
+    env: 'TRIBUTARY_CONSUMERS_CRASH_LOOP_WINDOW_MS',
+    schema: positiveInt,
+    default: 60_000,
+    description: 'Window of `consumers.crashLoopRestarts` (milliseconds).',
+  },
+  {
+    path: 'consumers.backoffMaxMs',
+    env: 'TRIBUTARY_CONSUMERS_BACKOFF_MAX_MS',
+    schema: positiveInt,
+    default: 30_000,
+    description: 'Longest delay before restarting a crashed replica; the delay starts at 200 ms and doubles.',
+  },
+  {
+    path: 'consumers.scaleUpLagSeconds',
+    env: 'TRIBUTARY_CONSUMERS_SCALE_UP_LAG_SECONDS',
+    schema: z.coerce.number().positive(),
+    default: 10,
+    description:
+      'A consumer with `replicas: {min, max}` gets one more replica when its time lag stays above this many seconds for `consumers.scaleCooldownMs`.',
+  },
+  {
+    path: 'consumers.scaleDownLagSeconds',
+    env: 'TRIBUTARY_CONSUMERS_SCALE_DOWN_LAG_SECONDS',
+    schema: z.coerce.number().min(0),
+    default: 1,
+    description:
+      'One replica less when the time lag stays below this many seconds for `consumers.scaleCooldownMs`.',
+  },
+  {
+    path: 'consumers.scaleCooldownMs',
+    env: 'TRIBUTARY_CONSUMERS_SCALE_COOLDOWN_MS',
+    schema: positiveInt,
+    default: 30_000,
+    description:
+      'How long the lag must stay beyond a threshold, and the least time between two autoscaling steps (milliseconds).',
+  },
+  {
+    path: 'consumers.logMaxBytes',
+    env: 'TRIBUTARY_CONSUMERS_LOG_MAX_BYTES',
+    schema: positiveInt,
+    default: 10 * 1024 * 1024,
+    description: 'Size at which a consumer log (`<dataDir>/logs/<name>.log`) is rotated.',
+  },
+  {
+    path: 'consumers.logFiles',
+    env: 'TRIBUTARY_CONSUMERS_LOG_FILES',
+    schema: z.coerce.number().int().min(0).max(100),
+    default: 5,
+    description: 'Rotated consumer log files kept (`<name>.log.1` ... `<name>.log.<n>`).',
   },
   {
     path: 'logLevel',
@@ -272,7 +496,13 @@ export interface TributaryConfig {
     statusIntervalMs: number;
     heartbeatIntervalMs: number;
     lagWarningBytes: number;
-    onSlotLost: 'fail';
+    onSlotLost: 'fail' | 'resnapshot';
+  };
+  snapshot: {
+    mode: 'initial' | 'never' | 'always' | 'initial_only';
+    chunkRows: number;
+    maxParallelChunks: number;
+    signalTable: string;
   };
   dataDir: string;
   topicPrefix: string;
@@ -280,12 +510,37 @@ export interface TributaryConfig {
   tombstones: boolean;
   log: { partitions: number; durable: boolean; retention: { maxAgeHours?: number; maxBytes?: number } };
   capture: { maxBatchRecords: number };
+  toast: { fetch: boolean };
   filter: {
     excludeTables: string[];
     includeColumns: string[];
     excludeColumns: string[];
     skipOperations: ('c' | 'u' | 'd' | 't')[];
+    excludeMessagePrefixes: string[];
   };
   mask: { columns: string[]; with: string; hashColumns: string[]; hashSalt?: string };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  server: { port: number; host: string; token?: string };
+  consumers: {
+    dir: string;
+    heartbeatMs: number;
+    heartbeatTimeoutMs: number;
+    hangTimeoutMs: number;
+    crashLoopRestarts: number;
+    crashLoopWindowMs: number;
+    backoffMaxMs: number;
+    scaleUpLagSeconds: number;
+    scaleDownLagSeconds: number;
+    scaleCooldownMs: number;
+    logMaxBytes: number;
+    logFiles: number;
+  };
+  alerts: {
+    webhookUrl?: string;
+    slotLagBytes: number;
+    consumerLagSeconds: number;
+    crashLoop: boolean;
+    disconnectedSeconds: number;
+    intervalMs: number;
+  };
 }

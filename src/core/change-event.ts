@@ -64,6 +64,11 @@ export interface ChangeEvent {
   readonly after: Tuple | null;
   /** WAL position of this change (of the truncate record for a truncate). */
   readonly lsn: Lsn;
+  /**
+   * Columns of `after` whose unchanged TOASTed value was not sent and was read from the table
+   * afterwards (`toast.fetch`): the value at fetch time, possibly newer than this change.
+   */
+  readonly fetchedToast?: readonly string[];
 }
 
 /** Transaction start. `finalLsn` (the commit record's LSN) identifies the transaction uniquely. */
@@ -105,4 +110,32 @@ export interface LogicalMessage {
   readonly content: Buffer;
 }
 
-export type SourceMessage = TransactionBegin | TransactionChange | TransactionCommit | LogicalMessage;
+/** What the catalog adds to a Relation message's column, when it still matches the message. */
+export interface ColumnDetails {
+  /** pg_attribute.attnum: stays with a column across renames, never reused after a drop. */
+  readonly attnum: number;
+  readonly nullable: boolean;
+  /** `format_type(atttypid, atttypmod)`, e.g. `character varying(20)`. */
+  readonly typeExpression: string;
+}
+
+/**
+ * A table's shape as the stream announces it (a pgoutput Relation message): inside a
+ * transaction, before the table's first change in each session and before the first change after
+ * every change of its shape. `lsn` is the LSN of that change. `details` is aligned with
+ * `relation.columns`; an entry is undefined when the catalog no longer matched the message (the
+ * table changed again since).
+ */
+export interface SchemaMessage {
+  readonly kind: 'schema';
+  readonly relation: Relation;
+  readonly lsn: Lsn;
+  readonly details: readonly (ColumnDetails | undefined)[];
+}
+
+export type SourceMessage =
+  | TransactionBegin
+  | TransactionChange
+  | TransactionCommit
+  | LogicalMessage
+  | SchemaMessage;

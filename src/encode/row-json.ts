@@ -106,10 +106,28 @@ export function unchangedToastColumns(relation: Relation, tuple: Tuple | null): 
   return names;
 }
 
-/** Headers for a record carrying `tuple`: empty, or the unchanged TOAST columns. */
-export function rowHeaders(relation: Relation, tuple: Tuple | null): Readonly<{ [name: string]: string }> {
+/**
+ * The record header naming the columns whose unchanged TOASTed value was read from the table
+ * after the change (`toast.fetch`): their value is the one at fetch time. Same format as
+ * `tributary.unchanged_toast`.
+ */
+export const FETCHED_TOAST_HEADER = 'tributary.fetched_toast';
+
+/**
+ * Headers for a record carrying `tuple`: empty, the unchanged TOAST columns still unsent, and
+ * those whose value was fetched (`fetched`, names; those a filter removed are left out).
+ */
+export function rowHeaders(
+  relation: Relation,
+  tuple: Tuple | null,
+  fetched?: readonly string[],
+): Readonly<{ [name: string]: string }> {
   const names = unchangedToastColumns(relation, tuple);
-  return names === null ? NO_ROW_HEADERS : { [UNCHANGED_TOAST_HEADER]: names };
+  if (fetched === undefined) return names === null ? NO_ROW_HEADERS : { [UNCHANGED_TOAST_HEADER]: names };
+  const headers: { [name: string]: string } = names === null ? {} : { [UNCHANGED_TOAST_HEADER]: names };
+  const kept = fetched.filter((name) => relation.columns.some((c) => c.name === name));
+  if (kept.length > 0) headers[FETCHED_TOAST_HEADER] = kept.map((name) => JSON.stringify(name)).join(',');
+  return headers;
 }
 
 const NO_ROW_HEADERS: Readonly<{ [name: string]: string }> = Object.freeze({});

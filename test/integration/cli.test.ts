@@ -156,7 +156,7 @@ describe.each(PG_VERSIONS)('tributary run, topics and read on PostgreSQL %i', (v
   it('captures only the listed tables, exits 0 on SIGTERM and confirms the durable position to the slot', async () => {
     expect(result.code, result.stderr).toBe(0);
     const topics = await withLog(dir.path, async (log) => (await log.topics()).map((t) => t.topic));
-    expect(topics.sort()).toEqual(['p.public.a', 'p.public.b']);
+    expect(topics.sort()).toEqual(['p.public.a', 'p.public.b', 'p.schema-history']);
     expect(records.a).toHaveLength(11);
     expect(records.b).toHaveLength(5);
     // insert ×3, delete, tombstone
@@ -188,6 +188,7 @@ describe.each(PG_VERSIONS)('tributary run, topics and read on PostgreSQL %i', (v
     expect(topics.map((t) => [t.topic, t.partitions.length, count(t)]).sort()).toEqual([
       ['p.public.a', 2, 11],
       ['p.public.b', 2, 5],
+      ['p.schema-history', 2, 2],
     ]);
 
     const text = await run(['topics', '--data-dir', dir.path]);
@@ -202,6 +203,7 @@ describe.each(PG_VERSIONS)('tributary run, topics and read on PostgreSQL %i', (v
     ).toEqual([
       ['p.public.a', '2', '11'],
       ['p.public.b', '2', '5'],
+      ['p.schema-history', '2', '2'],
     ]);
   });
 
@@ -317,8 +319,9 @@ describe.each(PG_VERSIONS)('tributary status and read --follow on PostgreSQL %i'
       state: 'running',
       slot: 'status_slot',
       connected: true,
-      topics: 1,
-      records: 1,
+      // The table's topic and the schema history (one record: the table's shape).
+      topics: 2,
+      records: 2,
     });
     expect(report.durableLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(typeof report.recordsPerSecond).toBe('number');
@@ -357,7 +360,7 @@ describe.each(PG_VERSIONS)('tributary status and read --follow on PostgreSQL %i'
     const json = await run(['status', '--data-dir', dir.path, '--json']);
     expect(json.code, json.stderr).toBe(0);
     const report = JSON.parse(json.stdout) as Record<string, unknown>;
-    expect(report).toMatchObject({ state: 'stopped', slot: 'status_slot', connected: false, records: 2 });
+    expect(report).toMatchObject({ state: 'stopped', slot: 'status_slot', connected: false, records: 3 });
     expect(report.durableLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
 
     const text = await run(['status', '--data-dir', dir.path]);

@@ -186,6 +186,6 @@ describe('tributary up --source', () => {
     expect(exit.stderr).not.toContain('workload');
     expect(existsSync(join(dir.path, 'postgres'))).toBe(false);
     const topics = await withLog(dir.path, async (log) => (await log.topics()).map((t) => t.topic));
-    expect(topics).toEqual(['tributary.public.items']);
+    expect(topics).toEqual(['tributary.public.items', 'tributary.schema-history']);
   });
 });

@@ -1,7 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/tributary.js', import.meta.url));
+
+/**
+ * What every CLI run in the tests starts from: no consumers (the repo's own `./consumers` would
+ * otherwise run in every test) and no HTTP server (tests run side by side). A test about either
+ * sets the variable itself.
+ */
+const NO_CONSUMERS = join(tmpdir(), 'tributary-test-no-consumers');
+mkdirSync(NO_CONSUMERS, { recursive: true });
+const TEST_ENV: NodeJS.ProcessEnv = { TRIBUTARY_CONSUMERS_DIR: NO_CONSUMERS, TRIBUTARY_HTTP_PORT: '0' };
 
 export interface CliResult {
   readonly code: number | null;
@@ -17,7 +29,7 @@ export function cli(
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...TEST_ENV, ...options.env },
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -55,7 +67,7 @@ export function startCli(
   options: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean } = {},
 ): CliProcess {
   const child = spawn(process.execPath, [BIN, ...args], {
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...TEST_ENV, ...options.env },
     cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,

@@ -149,7 +149,7 @@ export class DebeziumEncoder implements Encoder {
   ): void {
     const after = row === null ? 'null' : `{${plan.fields(row)}}`;
     // Only an update's new row can hold unsent values; inserts and snapshot reads never do.
-    const headers = event.op === 'u' ? rowHeaders(event.relation, row) : NO_HEADERS;
+    const headers = event.op === 'u' ? rowHeaders(event.relation, row, event.fetchedToast) : NO_HEADERS;
     out.push(this.#record(plan, event, context, op, key, before, after, headers));
   }
 

@@ -69,12 +69,12 @@ export class UnwrapEncoder implements Encoder {
         plan.key(row),
         plan.fields(row),
         false,
-        rowHeaders(plan.relation, row),
+        rowHeaders(plan.relation, row, event.fetchedToast),
         out,
       );
       return;
     }
-    const headers = event.op === 'u' ? rowHeaders(plan.relation, row) : NO_HEADERS;
+    const headers = event.op === 'u' ? rowHeaders(plan.relation, row, event.fetchedToast) : NO_HEADERS;
     this.#push(plan, event, event.op, plan.key(row), plan.fields(row), false, headers, out);
   }
 

@@ -22,6 +22,13 @@ export interface EmbeddedEventLogOptions {
   readonly clock?: () => number;
 }
 
+export interface TopicStats {
+  readonly topic: string;
+  readonly records: number;
+  /** Approximate, as in `EmbeddedLogStats.bytes`. */
+  readonly bytes: number;
+}
+
 export interface EmbeddedLogStats {
   readonly records: number;
   /** Approximate: characters of key, value and headers plus 24 per record (= bytes for ASCII JSON). */
@@ -185,6 +192,11 @@ export class EmbeddedEventLog implements EventLog {
   /** Cheap totals from the partitions table (no scan of the records). */
   stats(): EmbeddedLogStats {
     return this.#run('read statistics of', () => this.#sql.stats.get()) as EmbeddedLogStats;
+  }
+
+  /** Records and approximate bytes stored per topic, from the partitions table (no scan). */
+  topicStats(): readonly TopicStats[] {
+    return this.#run('read statistics of', () => this.#sql.topicStats.all()) as TopicStats[];
   }
 
   /** Applies the retention policy (or the given one) as of `now`; safe to call while readers read. */

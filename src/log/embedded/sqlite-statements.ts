@@ -20,6 +20,7 @@ export interface LogStatements {
   readonly committed: Database.Statement;
   readonly lag: Database.Statement;
   readonly stats: Database.Statement;
+  readonly topicStats: Database.Statement;
 }
 
 export function prepareStatements(db: Database.Database): LogStatements {
@@ -86,6 +87,10 @@ export function prepareStatements(db: Database.Database): LogStatements {
     stats: db.prepare(
       `SELECT coalesce(sum(end_offset - start_offset), 0) AS records, coalesce(sum(bytes), 0) AS bytes,
               (SELECT count(*) FROM topics) AS topics FROM partitions`,
+    ),
+    topicStats: db.prepare(
+      `SELECT t.name AS topic, sum(p.end_offset - p.start_offset) AS records, sum(p.bytes) AS bytes
+       FROM topics t JOIN partitions p USING (topic_id) GROUP BY t.name ORDER BY t.name`,
     ),
   };
 }

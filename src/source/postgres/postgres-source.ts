@@ -1,11 +1,12 @@
 import pg from 'pg';
 import type { Logger } from 'pino';
-import type { SourceMessage } from '../../core/change-event.ts';
+import type { SchemaMessage, SourceMessage } from '../../core/change-event.ts';
 import { DecodeError, type TributaryError } from '../../core/errors.ts';
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Source, SourceHandler } from '../../core/source.ts';
 import { type DecodedMessage, PgOutputDecoder } from './pgoutput-decoder.ts';
 import { checkSourceUrl, classifyPgError } from './postgres-errors.ts';
+import { readColumnDetails } from './relation-catalog.ts';
 import {
   quoteIdent,
   quoteLiteral,
@@ -19,6 +20,7 @@ import { querySlotState, type SlotState, withPrimaryKey } from './source-catalog
 import { Heartbeat } from './source-heartbeat.ts';
 import { ensurePublication, ensureSlot, preflight, type SlotInfo, slotLostError } from './source-setup.ts';
 import { checkPublicationName, checkSlotName, type TableName } from './table-name.ts';
+import { ToastFetcher } from './toast-fetcher.ts';
 import { TypeRegistry } from './type-registry.ts';
 
 export interface PostgresSourceOptions {
@@ -38,6 +40,8 @@ export interface PostgresSourceOptions {
   };
   /** Milliseconds between heartbeat messages written into the database (0 or unset: none). */
   readonly heartbeatIntervalMs?: number;
+  /** Fill unchanged TOASTed values of updates with the row's current value (see ToastFetcher). */
+  readonly toastFetch?: boolean;
   readonly logger: Logger;
   /** Microseconds since the Unix epoch; injected for tests. */
   readonly clock?: () => bigint;
@@ -90,6 +94,9 @@ export class PostgresSource implements Source {
   private slotInfo: SlotInfo | undefined;
   private readonly clock: () => bigint;
   private readonly heartbeat: Heartbeat;
+  /** Table shapes (for the schema history) waiting for the change they precede. */
+  private heldSchemas: SchemaMessage[] = [];
+  private readonly toast: ToastFetcher | undefined;
 
   constructor(private readonly options: PostgresSourceOptions) {
     checkSourceUrl(options.url);
@@ -98,6 +105,7 @@ export class PostgresSource implements Source {
     this.acknowledged = options.startLsn ?? 0n;
     this.clock = options.clock ?? (() => BigInt(Date.now()) * 1000n);
     this.types = new TypeRegistry((sql, params) => this.catalogClient().then((c) => c.query(sql, params)));
+    this.toast = options.toastFetch ? new ToastFetcher(options.url, SESSION_SETTINGS) : undefined;
     this.heartbeat = new Heartbeat({
       intervalMs: options.heartbeatIntervalMs ?? 0,
       query: (sql, params) => this.catalogClient().then((c) => c.query<{ lsn: string }>(sql, params)),
@@ -230,6 +238,7 @@ export class PostgresSource implements Source {
 
   private async streamOnce(handler: SourceHandler, onFirstData: () => void): Promise<void> {
     const decoder = new PgOutputDecoder(this.types);
+    this.heldSchemas = [];
     const client = new pg.Client({
       connectionString: this.options.url,
       replication: 'database',
@@ -270,6 +279,7 @@ export class PostgresSource implements Source {
         }
       }
       this.stats.messagesReceived += messages.length;
+      if (this.toast && messages.length > 0) await this.toast.fill(messages);
       if (messages.length > 0) await handler(messages);
       this.sendStatus(false);
     };
@@ -334,8 +344,17 @@ export class PostgresSource implements Source {
   ): Promise<void> {
     if (message.kind === 'relation') {
       await this.types.resolve(message.relation.columns.map((c) => c.typeOid));
-      decoder.addRelation(await withPrimaryKey(await this.catalogClient(), message.relation));
+      const client = await this.catalogClient();
+      const relation = decoder.addRelation(await withPrimaryKey(client, message.relation));
+      const details = await readColumnDetails(client, relation);
+      this.heldSchemas.push({ kind: 'schema', relation, lsn: 0n, details });
     } else if (message.kind !== 'ignored') {
+      // A Relation message has no LSN of its own: it takes that of the change it precedes.
+      if (this.heldSchemas.length > 0) {
+        const lsn = message.kind === 'change' ? message.event.lsn : 0n;
+        for (const held of this.heldSchemas) out.push({ ...held, lsn });
+        this.heldSchemas = [];
+      }
       out.push(message);
     }
   }
@@ -385,6 +404,7 @@ export class PostgresSource implements Source {
       await this.closeConnections();
       await this.catalog?.end().catch(() => undefined);
       this.catalog = undefined;
+      await this.toast?.close();
     })();
     return this.stopped;
   }

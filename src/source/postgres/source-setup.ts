@@ -115,7 +115,7 @@ export function slotLostError(slot: string, how: 'missing' | 'invalidated'): Sou
       ? `replication slot ${slot} no longer exists, but capture has a stored position in it: changes made since may have been lost`
       : `replication slot ${slot} was invalidated (wal_status lost): the WAL it needed was removed, changes may have been lost`,
     {
-      hint: `${how === 'invalidated' ? `drop the slot (SELECT pg_drop_replication_slot('${slot}')), then ` : ''}start again from a new snapshot: capture into a new --data-dir (or another --slot) so the slot is created afresh, and reload the tables' current rows (source.onSlotLost = resnapshot will do this once snapshots exist)`,
+      hint: `${how === 'invalidated' ? `drop the slot (SELECT pg_drop_replication_slot('${slot}')), then ` : ''}start again from a new snapshot: capture into a new --data-dir (or another --slot) so the slot is created afresh, and reload the tables' current rows; or set source.onSlotLost = resnapshot (--on-slot-lost resnapshot) to have Tributary do this`,
     },
   );
 }
@@ -159,4 +159,25 @@ export async function ensureSlot(
     [options.slot],
   );
   return { created: true, lsn: parseLsn(created.rows[0]!.lsn) };
+}
+
+/**
+ * Drops a slot if it exists (a re-snapshot after the slot was lost). A slot still held by the
+ * walsender of a killed capture is released within moments: wait for it, at most `timeoutMs`.
+ */
+export async function dropSlot(client: pg.Client, slot: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.query(
+        'select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1',
+        [slot],
+      );
+      return;
+    } catch (error) {
+      // 55006: object in use (the slot is active for another PID).
+      if ((error as { code?: string }).code !== '55006' || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }

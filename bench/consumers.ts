@@ -1,0 +1,437 @@
+/**
+ * Consumer throughput and memory: the real worker process (forked as the supervisor does) reading
+ * the embedded log.
+ *
+ *   npx tsx bench/consumers.ts [--records 200000] [--pg 15|18] [--latency-seconds 5]
+ *     [--capture-rows 200000] [--groups 5] [--rounds 3] [--modes none,slow,no-op]
+ *     [--backlogs 100000,1000000] [--behind-seconds 8]
+ *     [--only noop,pgsink,latency,capture,backlog]
+ *
+ * 1. no-op: records/s through a consumer whose handler does nothing (batches of 500, 4 lanes).
+ * 2. PostgreSQL transactional sink: each batch upserts its rows into a table and writes the
+ *    offsets in the same transaction (`postgresTarget`), on a throwaway cluster.
+ * 3. latency: records appended at a steady 2,000/s while the consumer follows; time from the
+ *    append (record timestamp) to the handler's start, p50/p99 (the log-to-handler part of the
+ *    end-to-end latency; polling backoff at the end of a partition is 2-25 ms).
+ * 4. capture with consumers reading: a real capture (PostgreSQL -> embedded log, durable) catches up
+ *    a WAL backlog of `--capture-rows` single-row changes, with 0 consumer groups, with `--groups`
+ *    slow groups (each a replica process handling 100 records per 50 ms, so it falls behind), and
+ *    with `--groups` no-op groups (each reading as fast as it can), all reading the same topic
+ *    while capture writes it. Capture's records/s is taken from its restart to the last record
+ *    durable in the log.
+ * 5. backlog: the peak RSS of a replica draining `--backlogs` records that are all in the log
+ *    before it starts, and of a slow replica (80 ms per batch) running `--behind-seconds` with that
+ *    backlog behind it (the worker buffers at most a bounded number of records per partition).
+ * Memory: the worker's peak RSS (VmHWM).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import pino from 'pino';
+import { type RunningCapture, startCapture } from '../src/capture/capture-runner.ts';
+import { loadConfig } from '../src/config/config-loader.ts';
+import { ConsumerStore } from '../src/consumers/consumer-store.ts';
+import type { AppendRecord } from '../src/core/record.ts';
+import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
+import { FakeParent, launch, writeConsumer } from '../test/integration/consumer-worker-support.ts';
+import { recordCount, tempDir, waitFor } from '../test/support/capture-harness.ts';
+import { startCluster } from '../test/support/pg-cluster.ts';
+
+const { values } = parseArgs({
+  options: {
+    records: { type: 'string', default: '200000' },
+    pg: { type: 'string', default: '15' },
+    'latency-seconds': { type: 'string', default: '5' },
+    'capture-rows': { type: 'string', default: '200000' },
+    groups: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    modes: { type: 'string', default: 'none,slow,no-op' },
+    'behind-seconds': { type: 'string', default: '8' },
+    backlogs: { type: 'string', default: '100000,1000000' },
+    only: { type: 'string', default: 'noop,pgsink,latency,capture,backlog' },
+  },
+});
+const N = Number(values.records);
+const ONLY = new Set(values.only.split(','));
+const PARTITIONS = 2;
+
+function orderRecords(count: number, from: number, timestamp = Date.now()): AppendRecord[] {
+  return Array.from({ length: count }, (_, j) => {
+    const i = from + j;
+    const id = i % 5000;
+    return {
+      topic: 'bench.public.orders',
+      key: `{"id":${id}}`,
+      value: `{"before":null,"after":{"id":${id},"total":"${(i % 997) + 0.5}","status":"paid"},"source":{"lsn":${i}},"op":"u","ts_ms":${timestamp}}`,
+      headers: {},
+      timestamp,
+    };
+  });
+}
+
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function peakRssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function fill(dataDir: string, count = N): Promise<EmbeddedEventLog> {
+  const log = EmbeddedEventLog.open({ dataDir, defaultPartitions: PARTITIONS, durable: false });
+  for (let i = 0; i < count; i += 10_000) await log.append(orderRecords(Math.min(10_000, count - i), i));
+  return log;
+}
+
+async function drain(
+  name: string,
+  module: string,
+  dataDir: string,
+  group: string,
+  count = N,
+): Promise<{ rate: number; rss: number }> {
+  const parent = new FakeParent(launch(name, module, dataDir));
+  try {
+    await parent.ready();
+    const started = performance.now();
+    parent.assign(
+      Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'bench.public.orders', partition })),
+    );
+    const store = ConsumerStore.open({ dataDir });
+    let rss = 0;
+    try {
+      await waitFor(
+        () => {
+          rss = Math.max(rss, peakRssMb(parent.child.pid!));
+          return store.committed(group).reduce((n, p) => n + p.offset, 0) >= count;
+        },
+        `${count} records consumed by ${name}`,
+        600_000,
+      );
+    } finally {
+      store.close();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    rss = Math.max(rss, peakRssMb(parent.child.pid!));
+    await parent.stop();
+    return { rate: count / seconds, rss };
+  } finally {
+    parent.child.kill('SIGKILL');
+  }
+}
+
+/** Runs a consumer for `seconds` on a log it cannot catch up with; its peak RSS and records handled. */
+async function behind(
+  name: string,
+  module: string,
+  dataDir: string,
+  seconds: number,
+): Promise<{ consumed: number; rss: number }> {
+  const parent = new FakeParent(launch(name, module, dataDir));
+  const store = ConsumerStore.open({ dataDir });
+  try {
+    await parent.ready();
+    parent.assign(
+      Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'bench.public.orders', partition })),
+    );
+    const until = Date.now() + seconds * 1000;
+    let rss = 0;
+    await waitFor(
+      () => {
+        rss = Math.max(rss, peakRssMb(parent.child.pid!));
+        return Date.now() >= until;
+      },
+      `${seconds} s`,
+      seconds * 1000 + 60_000,
+    );
+    rss = Math.max(rss, peakRssMb(parent.child.pid!));
+    await parent.stop();
+    return { consumed: store.committed(name).reduce((n, p) => n + p.offset, 0), rss };
+  } finally {
+    store.close();
+    parent.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * A capture catching up `--capture-rows` changes (WAL written while it was stopped) while `groups`
+ * consumer groups read the same topic. Returns capture's records/s and what the groups consumed
+ * (committed offsets) by the time capture had written the last record.
+ */
+async function captureWithGroups(
+  serverUrl: string,
+  groups: number,
+  mode: 'none' | 'slow' | 'no-op',
+  round: number,
+): Promise<{ rate: number; seconds: number; consumed: string }> {
+  const rows = Number(values['capture-rows']);
+  const name = `bench_capture_${mode.replace('-', '')}_${round}`;
+  const admin = new pg.Client(serverUrl);
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = serverUrl.replace(/\/postgres$/, `/${name}`);
+  const db = new pg.Client(url);
+  await db.connect();
+  const d = tempDir('tributary-bench-capture-');
+  const workers: FakeParent[] = [];
+  let capture: RunningCapture | undefined;
+  try {
+    await db.query('create table items (id int primary key, qty int not null, note text not null)');
+    const config = loadConfig({
+      env: {},
+      cwd: d.path,
+      flags: {
+        'source.url': url,
+        dataDir: d.path,
+        topicPrefix: 'cap',
+        'log.partitions': PARTITIONS,
+        'source.tables': 'public.items',
+      },
+    });
+    const logger = pino({ level: 'silent' });
+    // First start: slot, publication and log; then the backlog is written while capture is stopped.
+    capture = await startCapture(config, { logger });
+    await capture.stop();
+    capture = undefined;
+    for (let i = 0; i < rows; i += 5000) {
+      await db.query(
+        `insert into items select g, g % 100, 'item ' || g from generate_series(${i + 1}, ${Math.min(rows, i + 5000)}) g`,
+      );
+    }
+    const topic = 'cap.public.items';
+    const handle =
+      mode === 'slow' ? 'async handle() { await new Promise((r) => setTimeout(r, 50)); }' : 'handle() {}';
+    for (let g = 0; g < groups; g++) {
+      const module = writeConsumer(
+        d.path,
+        `group${g}`,
+        `export default defineConsumer({ topics: [${JSON.stringify(topic)}], batch: { maxRecords: 100 }, concurrency: ${mode === 'slow' ? 1 : 4}, ${handle} });`,
+      );
+      const p = new FakeParent(launch(`group${g}`, module, d.path, 0));
+      p.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
+      workers.push(p);
+    }
+    await Promise.all(workers.map((w) => w.ready()));
+    const cpuBefore = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0);
+    const started = performance.now();
+    capture = await startCapture(config, { logger });
+    const log = capture.log;
+    await waitFor(async () => (await recordCount(log, topic)) >= rows, `${rows} records captured`, 600_000);
+    const seconds = (performance.now() - started) / 1000;
+    const groupsCpu = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0) - cpuBefore;
+    let consumed = '-';
+    if (groups > 0) {
+      const store = ConsumerStore.open({ dataDir: d.path });
+      try {
+        const counts = workers.map((_, g) => store.committed(`group${g}`).reduce((n, p) => n + p.offset, 0));
+        consumed = `${Math.min(...counts).toLocaleString('en')}-${Math.max(...counts).toLocaleString('en')} records, ${groupsCpu.toFixed(1)} CPU s`;
+      } finally {
+        store.close();
+      }
+    }
+    return { rate: rows / seconds, seconds, consumed };
+  } finally {
+    await capture?.stop();
+    await Promise.all(workers.map((w) => w.kill9()));
+    await db.end();
+    const a = new pg.Client(serverUrl);
+    await a.connect();
+    await a.query(
+      'select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active',
+      [name],
+    );
+    await a.query(`drop database if exists ${name} with (force)`);
+    await a.end();
+    d.remove();
+  }
+}
+
+const dir = tempDir('tributary-bench-consumers-');
+const results: [string, string, string][] = [];
+const cluster =
+  ONLY.has('pgsink') || ONLY.has('capture') ? await startCluster({ version: Number(values.pg) }) : undefined;
+try {
+  const log = await fill(dir.path, ONLY.has('noop') || ONLY.has('pgsink') || ONLY.has('latency') ? N : 0);
+
+  if (ONLY.has('noop')) {
+    const noop = writeConsumer(
+      dir.path,
+      'noop',
+      `export default defineConsumer({ topics: ['bench.public.orders'], batch: { maxRecords: 500 }, concurrency: 4, handle() {} });`,
+    );
+    const a = await drain('noop', noop, dir.path, 'noop');
+    results.push([
+      'no-op consumer',
+      `${Math.round(a.rate).toLocaleString('en')} records/s`,
+      `${a.rss.toFixed(0)} MB`,
+    ]);
+  }
+
+  if (cluster && ONLY.has('pgsink')) {
+    const url = cluster.url();
+    const client = new pg.Client(url);
+    await client.connect();
+    await client.query('create table orders_sink (id int primary key, total numeric, status text)');
+    await client.end();
+    const sink = writeConsumer(
+      dir.path,
+      'pgsink',
+      `export default defineConsumer({
+  topics: ['bench.public.orders'],
+  batch: { maxRecords: 500 },
+  concurrency: 2,
+  transactional: postgresTarget(${JSON.stringify(url)}),
+  async handle(batch, ctx) {
+    // Last change per key wins inside a batch (one statement per batch).
+    const rows = new Map();
+    for (const r of batch) if (r.value?.after) rows.set(r.value.after.id, r.value.after);
+    const list = [...rows.values()];
+    await ctx.tx.query(
+      'insert into orders_sink select * from unnest($1::int[], $2::numeric[], $3::text[]) on conflict (id) do update set total = excluded.total, status = excluded.status',
+      [list.map((r) => r.id), list.map((r) => r.total), list.map((r) => r.status)],
+    );
+  },
+});`,
+    );
+    const b = await drain('pgsink', sink, dir.path, 'pgsink');
+    results.push([
+      `PostgreSQL ${values.pg} transactional sink`,
+      `${Math.round(b.rate).toLocaleString('en')} records/s`,
+      `${b.rss.toFixed(0)} MB`,
+    ]);
+  }
+
+  if (ONLY.has('latency')) {
+    // Latency at a steady 2,000 records/s (200 every 100 ms) with the consumer caught up.
+    const latencyFile = join(dir.path, 'latency.txt');
+    const follow = writeConsumer(
+      dir.path,
+      'follow',
+      `export default defineConsumer({ topics: ['bench.public.orders'], batch: { maxRecords: 500 }, handle(batch) {
+  const now = Date.now();
+  appendFileSync(${JSON.stringify(latencyFile)}, batch.map((r) => now - r.timestamp).join('\\n') + '\\n');
+} });`,
+    );
+    const parent = new FakeParent(launch('follow', follow, dir.path));
+    try {
+      await parent.ready();
+      const store = ConsumerStore.open({ dataDir: dir.path });
+      // Start at the end: commit the current end offsets for the group first.
+      const ends = (await log.topics())[0]!.partitions;
+      store.commit(
+        'follow',
+        ends.map((p) => ({ topic: 'bench.public.orders', partition: p.partition, offset: p.endOffset })),
+      );
+      store.close();
+      parent.assign(
+        Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: 'bench.public.orders', partition })),
+      );
+      const seconds = Number(values['latency-seconds']);
+      const started = Date.now();
+      let sent = 0;
+      while (Date.now() - started < seconds * 1000) {
+        const due = Math.floor(((Date.now() - started) / 1000) * 2000);
+        if (due > sent) {
+          await log.append(orderRecords(due - sent, N + sent));
+          sent = due;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await waitFor(
+        () => readFileSync(latencyFile, 'utf8').split('\n').filter(Boolean).length >= sent,
+        'latency records',
+        60_000,
+      );
+      const ms = readFileSync(latencyFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .sort((x, y) => x - y);
+      const q = (p: number) => ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!;
+      results.push([
+        'log append -> handler start at 2,000/s',
+        `p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`,
+        `${sent} records`,
+      ]);
+      await parent.stop();
+    } finally {
+      parent.child.kill('SIGKILL');
+    }
+  }
+  await log.close();
+
+  if (cluster && ONLY.has('capture')) {
+    const groups = Number(values.groups);
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      for (const mode of values.modes.split(',') as ('none' | 'slow' | 'no-op')[]) {
+        const r = await captureWithGroups(cluster.url(), mode === 'none' ? 0 : groups, mode, round);
+        results.push([
+          `capture, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups reading`} (round ${round})`,
+          `${Math.round(r.rate).toLocaleString('en')} records/s`,
+          mode === 'none'
+            ? `${r.seconds.toFixed(2)} s`
+            : `${r.seconds.toFixed(2)} s, groups consumed ${r.consumed}`,
+        ]);
+      }
+    }
+  }
+
+  if (ONLY.has('backlog')) {
+    for (const count of values.backlogs.split(',').map(Number)) {
+      const d = tempDir('tributary-bench-backlog-');
+      try {
+        const backlog = await fill(d.path, count);
+        await backlog.close();
+        const module = writeConsumer(
+          d.path,
+          'drain',
+          `export default defineConsumer({ topics: ['bench.public.orders'], handle() {} });`,
+        );
+        const r = await drain('drain', module, d.path, 'drain', count);
+        results.push([
+          `no-op consumer (defaults), draining ${count.toLocaleString('en')} records behind`,
+          `${Math.round(r.rate).toLocaleString('en')} records/s`,
+          `${r.rss.toFixed(0)} MB`,
+        ]);
+        // A consumer slower than its backlog (80 ms per batch of 100, 4 lanes) for a fixed time:
+        // what it holds must not depend on how much waits behind it.
+        const slow = writeConsumer(
+          d.path,
+          'behind',
+          `export default defineConsumer({ topics: ['bench.public.orders'], async handle() { await new Promise((r) => setTimeout(r, 80)); } });`,
+        );
+        const b = await behind('behind', slow, d.path, Number(values['behind-seconds']));
+        results.push([
+          `slow consumer (80 ms per batch of 100, 4 lanes), ${count.toLocaleString('en')} records behind, ${values['behind-seconds']} s`,
+          `${b.consumed.toLocaleString('en')} records handled`,
+          `${b.rss.toFixed(0)} MB`,
+        ]);
+      } finally {
+        d.remove();
+      }
+    }
+  }
+} finally {
+  await cluster?.stop();
+  dir.remove();
+}
+
+console.log(
+  `\nConsumers: ${N.toLocaleString('en')} records in ${PARTITIONS} partitions (no-op, sink, latency); capture of ${Number(values['capture-rows']).toLocaleString('en')} changes\n`,
+);
+const w = [0, 1, 2].map((i) => Math.max(...results.map((r) => r[i]!.length), 8));
+for (const r of results)
+  console.log(`${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}`);

@@ -1,0 +1,184 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { LineSplitter, type RotatingLogFile, structureLine } from './consumer-logs.ts';
+import type {
+  ConsumerDescription,
+  SupervisorToWorker,
+  WorkerLaunch,
+  WorkerToSupervisor,
+} from './consumer-protocol.ts';
+import { type PartitionKey, parsePartitionKey } from './partition-assignment.ts';
+
+export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
+
+export interface ReplicaSpawn {
+  readonly launch: WorkerLaunch;
+  readonly workerEntry: string;
+  readonly memoryMb: number;
+  /** Code version of the consumer this process runs (rolling updates replace older ones). */
+  readonly generation: number;
+  /** Unique per process for the supervisor's lifetime (the assignment's member id). */
+  readonly seq: number;
+  readonly log: RotatingLogFile;
+  readonly clock: () => number;
+  onMessage(replica: ReplicaProcess, message: WorkerToSupervisor): void;
+  onExit(replica: ReplicaProcess, code: number | null, signal: NodeJS.Signals | null): void;
+}
+
+/** tsx's loader, by absolute URL: the consumer folder need not see this package's node_modules. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/**
+ * One replica: a child process running the worker entry, its IPC channel, its output captured
+ * into the consumer's log file, and what the supervisor knows of it (owned partitions, pending
+ * revokes, last heartbeat). Never throws into the supervisor: a dead channel is a dead replica.
+ */
+export class ReplicaProcess {
+  readonly seq: number;
+  readonly replica: number;
+  readonly generation: number;
+  readonly memoryMb: number;
+  readonly startedAt: number;
+  readonly child: ChildProcess;
+  state: ReplicaState = 'starting';
+  description: ConsumerDescription | undefined;
+  readyAt: number | undefined;
+  lastHeartbeatAt: number;
+  lastProgressAt: number;
+  inFlight = 0;
+  /** Partitions this process may be reading: assigned, and not yet confirmed revoked. */
+  readonly owned = new Set<PartitionKey>();
+  /** Revoke id → partitions, with the time it was sent. */
+  readonly revoking = new Map<number, { partitions: PartitionKey[]; sentAt: number }>();
+  stopRequestedAt: number | undefined;
+  /** Why the supervisor killed it (hang, lost heartbeat...), or the worker's fatal message. */
+  failure: string | undefined;
+  memoryExceeded = false;
+  readonly #spawn: ReplicaSpawn;
+
+  constructor(spawn: ReplicaSpawn) {
+    this.#spawn = spawn;
+    this.seq = spawn.seq;
+    this.replica = spawn.launch.replica;
+    this.generation = spawn.generation;
+    this.memoryMb = spawn.memoryMb;
+    this.startedAt = spawn.clock();
+    this.lastHeartbeatAt = this.startedAt;
+    this.lastProgressAt = this.startedAt;
+    this.child = fork(spawn.workerEntry, [], {
+      execArgv: ['--import', TSX_LOADER, `--max-old-space-size=${spawn.memoryMb}`],
+      env: { ...process.env, TRIBUTARY_WORKER: JSON.stringify(spawn.launch) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+      // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which drains the
+      // replicas in order. A replica whose parent dies sees its IPC channel close and stops.
+      detached: true,
+    });
+    this.#capture('stdout');
+    this.#capture('stderr');
+    this.child.on('message', (message) => {
+      try {
+        spawn.onMessage(this, message as WorkerToSupervisor);
+      } catch (error) {
+        this.note('error', `supervisor could not handle a message: ${(error as Error).message}`);
+      }
+    });
+    // An IPC write to a process that just died reports here; the exit event follows.
+    this.child.on('error', (error) => this.note('warn', `replica process error: ${error.message}`));
+    this.child.on('exit', (code, signal) => {
+      this.state = 'exited';
+      this.owned.clear();
+      this.revoking.clear();
+      spawn.onExit(this, code, signal);
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.state !== 'exited';
+  }
+
+  /** Sends the complete set of partitions the replica owns from now on. */
+  assign(partitions: readonly PartitionKey[]): void {
+    for (const p of partitions) this.owned.add(p);
+    this.#send({ type: 'assign', partitions: [...this.owned].sort().map(parsePartitionKey) });
+  }
+
+  revoke(partitions: readonly PartitionKey[], id: number): void {
+    this.revoking.set(id, { partitions: [...partitions], sentAt: this.#spawn.clock() });
+    this.#send({ type: 'revoke', partitions: partitions.map(parsePartitionKey), id });
+  }
+
+  /** The revoke was answered: those partitions are free for another replica. */
+  revoked(id: number): void {
+    const pending = this.revoking.get(id);
+    if (!pending) return;
+    this.revoking.delete(id);
+    for (const p of pending.partitions) this.owned.delete(p);
+  }
+
+  isRevoking(partition: PartitionKey): boolean {
+    for (const { partitions } of this.revoking.values()) if (partitions.includes(partition)) return true;
+    return false;
+  }
+
+  /** Asks for a drain and a clean exit. */
+  stop(): void {
+    if (this.stopRequestedAt !== undefined || !this.alive) return;
+    this.stopRequestedAt = this.#spawn.clock();
+    if (this.state === 'ready' || this.state === 'starting') this.state = 'stopping';
+    if (!this.#send({ type: 'stop' })) this.kill('no IPC channel to ask it to stop');
+  }
+
+  kill(reason: string): void {
+    if (!this.alive) return;
+    this.failure ??= reason;
+    this.note('warn', `killing replica ${this.replica} (pid ${this.pid}): ${reason}`);
+    this.child.kill('SIGKILL');
+  }
+
+  /** A line from the supervisor about this replica, in the consumer's log file. */
+  note(level: 'info' | 'warn' | 'error', msg: string): void {
+    const levels = { info: 30, warn: 40, error: 50 };
+    this.#spawn.log.write({
+      time: this.#spawn.clock(),
+      level: levels[level],
+      source: 'supervisor',
+      replica: this.replica,
+      pid: this.pid,
+      msg,
+    });
+  }
+
+  #send(message: SupervisorToWorker): boolean {
+    if (!this.child.connected) return false;
+    try {
+      this.child.send(message, (error) => {
+        if (error) this.note('warn', `could not send ${message.type}: ${error.message}`);
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #capture(stream: 'stdout' | 'stderr'): void {
+    const source = this.child[stream];
+    if (!source) return;
+    source.setEncoding('utf8');
+    const splitter = new LineSplitter();
+    const write = (line: string) => {
+      // V8's message when the process dies on its old-space limit.
+      if (stream === 'stderr' && line.includes('heap out of memory')) this.memoryExceeded = true;
+      this.#spawn.log.write(
+        structureLine(line, { replica: this.replica, pid: this.pid, stream }, this.#spawn.clock()),
+      );
+    };
+    source.on('data', (chunk: string) => splitter.push(chunk, write));
+    source.on('end', () => splitter.flush(write));
+  }
+}

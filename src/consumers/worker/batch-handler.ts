@@ -1,0 +1,206 @@
+/**
+ * Runs the user's `handle` on a batch: retries with exponential backoff, then isolates the
+ * records one by one, and dead-letters the records that still fail. In transactional mode every
+ * call runs in a transaction of the target that also writes the offsets after the records it
+ * covered, and a dead-lettered record's offset is passed in a transaction of its own.
+ */
+import type { Logger } from 'pino';
+import type { PartitionOffset, StoredRecord } from '../../core/record.ts';
+import type { ReplicaCounters } from '../consumer-protocol.ts';
+import type { ConsumerStore } from '../consumer-store.ts';
+import type { ConsumerContext, ConsumerMetrics, ConsumerRecord } from '../define-consumer.ts';
+import { partitionKey, type TargetSession } from '../transactional.ts';
+import type { ResolvedConsumer } from './load-consumer.ts';
+
+export interface BatchHandlerOptions {
+  readonly consumer: ResolvedConsumer;
+  readonly replica: number;
+  readonly store: ConsumerStore;
+  readonly logger: Logger;
+  readonly metrics: ConsumerMetrics;
+  readonly counters: ReplicaCounters;
+  /** Aborted on shutdown (after the grace period): handed to the handler. */
+  readonly signal: AbortSignal;
+  /** True once shutdown began: no new retry starts, backoff sleeps end. */
+  readonly stopping: () => boolean;
+  readonly stopped: Promise<void>;
+  readonly target: TargetSession<unknown> | undefined;
+  readonly clock: () => number;
+  /** Called whenever a handler call returned (or threw): the replica is not hung. */
+  readonly onProgress: () => void;
+}
+
+/** `done`: every record was handled or dead-lettered; `aborted`: shutdown interrupted (the rest not finished). */
+export type BatchOutcome = { readonly finished: readonly StoredRecord[]; readonly aborted: boolean };
+
+export class BatchHandler {
+  readonly #o: BatchHandlerOptions;
+  readonly #parsed = new WeakMap<StoredRecord, ConsumerRecord<unknown>>();
+
+  constructor(options: BatchHandlerOptions) {
+    this.#o = options;
+  }
+
+  /** Handles a batch; calls `onFinished` for each record as soon as it is handled or dead-lettered. */
+  async run(
+    batch: readonly StoredRecord[],
+    onFinished: (records: readonly StoredRecord[]) => void,
+  ): Promise<boolean> {
+    const first = await this.#attempts(batch);
+    if (first.ok) {
+      onFinished(batch);
+      return true;
+    }
+    if (first.aborted) return false;
+    if (batch.length > 1) {
+      this.#o.logger.warn(
+        { records: batch.length, err: first.error },
+        'batch failed after its attempts; retrying its records one by one',
+      );
+    }
+    for (const record of batch) {
+      const single = batch.length === 1 ? first : await this.#attempts([record]);
+      if (single.aborted) return false;
+      if (!single.ok) {
+        const passed = await this.#deadLetter(record, single.error, single.firstFailedAt);
+        if (!passed) return false;
+      }
+      onFinished([record]);
+    }
+    return true;
+  }
+
+  async #attempts(
+    records: readonly StoredRecord[],
+  ): Promise<{ ok: boolean; aborted: boolean; error?: unknown; firstFailedAt: number }> {
+    const c = this.#o.consumer;
+    let firstFailedAt = 0;
+    let error: unknown;
+    for (let attempt = 1; attempt <= c.attempts; attempt++) {
+      if (attempt > 1) {
+        if (this.#o.stopping()) return { ok: false, aborted: true, error, firstFailedAt };
+        this.#o.counters.retried += records.length;
+        const delay = Math.min(c.maxDelayMs, c.initialDelayMs * 2 ** (attempt - 2));
+        await sleep(delay, this.#o.stopped);
+        if (this.#o.stopping()) return { ok: false, aborted: true, error, firstFailedAt };
+      }
+      const started = performance.now();
+      try {
+        await this.#call(records, attempt).finally(this.#o.onProgress);
+        this.#o.counters.durations.push((performance.now() - started) / 1000);
+        this.#o.counters.processed += records.length;
+        return { ok: true, aborted: false, firstFailedAt };
+      } catch (e) {
+        this.#o.counters.durations.push((performance.now() - started) / 1000);
+        error = e;
+        firstFailedAt ||= this.#o.clock();
+        // A handler that gave up because of the shutdown signal did not fail.
+        if (this.#o.signal.aborted) return { ok: false, aborted: true, error, firstFailedAt };
+        this.#o.counters.failed += records.length;
+        this.#o.logger.debug({ err: e, attempt, records: records.length }, 'handler failed');
+      }
+    }
+    return { ok: false, aborted: false, error, firstFailedAt };
+  }
+
+  async #call(records: readonly StoredRecord[], attempt: number): Promise<void> {
+    const parsed = records.map((r) => this.#parse(r));
+    const ctx = (tx: unknown): ConsumerContext<unknown> => ({
+      logger: this.#o.logger,
+      metrics: this.#o.metrics,
+      signal: this.#o.signal,
+      attempt,
+      tx,
+      consumer: this.#o.consumer.name,
+      replica: this.#o.replica,
+    });
+    const target = this.#o.target;
+    if (target === undefined) {
+      await this.#o.consumer.handle(parsed, ctx(undefined));
+      return;
+    }
+    await target.transaction(this.#o.consumer.group, nextOffsets(records), async (tx, stored) => {
+      // Records another owner of the partition committed meanwhile (see the fencing in
+      // transactional.ts) are already in the target: applying them again would break exactly-once.
+      const fresh = parsed.filter((r) => r.offset >= (stored.get(partitionKey(r.topic, r.partition)) ?? 0));
+      if (fresh.length < parsed.length) {
+        this.#o.logger.warn(
+          { skipped: parsed.length - fresh.length, records: parsed.length },
+          'the target already holds records of this batch (committed by a previous owner); skipping them',
+        );
+      }
+      if (fresh.length > 0) await this.#o.consumer.handle(fresh, ctx(tx));
+    });
+  }
+
+  #parse(record: StoredRecord): ConsumerRecord<unknown> {
+    let parsed = this.#parsed.get(record);
+    if (parsed === undefined) {
+      parsed = {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key,
+        value: record.value === null ? null : (JSON.parse(record.value) as unknown),
+        headers: record.headers,
+        timestamp: record.timestamp,
+      };
+      this.#parsed.set(record, parsed);
+    }
+    return parsed;
+  }
+
+  /** Stores the dead letter, then (transactional) moves the target's offset past it. */
+  async #deadLetter(record: StoredRecord, error: unknown, firstFailedAt: number): Promise<boolean> {
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.#o.store.addDeadLetter({
+      consumer: this.#o.consumer.name,
+      group: this.#o.consumer.group,
+      record,
+      error: err.message,
+      stack: err.stack,
+      attempts: this.#o.consumer.attempts,
+      firstFailedAt: firstFailedAt || this.#o.clock(),
+      failedAt: this.#o.clock(),
+    });
+    this.#o.counters.deadLettered++;
+    this.#o.logger.error(
+      { err, topic: record.topic, partition: record.partition, offset: record.offset },
+      'record dead-lettered after its attempts; the partition moves on',
+    );
+    if (this.#o.target) {
+      try {
+        await this.#o.target.transaction(this.#o.consumer.group, nextOffsets([record]), async () => {});
+      } catch (e) {
+        this.#o.logger.error(
+          { err: e },
+          'cannot pass a dead-lettered record in the target; it will be retried',
+        );
+        return false;
+      }
+    }
+    return true;
+  }
+}
+
+/** Per partition, the offset after the last record of `records`. */
+export function nextOffsets(records: readonly StoredRecord[]): PartitionOffset[] {
+  const next = new Map<string, PartitionOffset>();
+  for (const r of records) {
+    const key = partitionKey(r.topic, r.partition);
+    const current = next.get(key);
+    if (current === undefined || current.offset <= r.offset)
+      next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+  }
+  return [...next.values()];
+}
+
+function sleep(ms: number, interrupt: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+    interrupt,
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,212 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StoredRecord } from '../../core/record.ts';
+import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
+import { ConsumerStore } from '../consumer-store.ts';
+import type { ConsumerRecord } from '../define-consumer.ts';
+import { ConsumerRunner } from './consumer-runner.ts';
+import { type ResolvedConsumer, validateDefinition } from './load-consumer.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(records: { key: string; value: unknown }[], definition: Record<string, unknown>) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tributary-runner-'));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const writer = EmbeddedEventLog.open({ dataDir, durable: false });
+  cleanups.push(() => writer.close());
+  await writer.append(
+    records.map((r) => ({
+      topic: 't',
+      key: r.key,
+      value: JSON.stringify(r.value),
+      headers: {},
+      timestamp: 0,
+    })),
+  );
+  const log = EmbeddedEventLog.open({ dataDir, readonly: true });
+  cleanups.push(() => log.close());
+  const store = ConsumerStore.open({ dataDir });
+  cleanups.push(() => store.close());
+  const consumer = validateDefinition('c', join(dataDir, 'index.ts'), { topics: ['t'], ...definition });
+  const runner = new ConsumerRunner({ consumer, replica: 0, log, store, logger: pino({ level: 'silent' }) });
+  cleanups.push(() => runner.stop());
+  await runner.start();
+  return { runner, store, writer, consumer };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in 10 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('ConsumerRunner', () => {
+  it('batches at most maxRecords of one lane, runs lanes in parallel and one key strictly in order', async () => {
+    const records = Array.from({ length: 400 }, (_, i) => ({
+      key: `k${i % 8}`,
+      value: { seq: Math.floor(i / 8) },
+    }));
+    let running = 0;
+    let maxRunning = 0;
+    const runningKeys = new Set<string>();
+    const seen = new Map<string, number>();
+    const sizes: number[] = [];
+    const { runner, store } = await setup(records, {
+      batch: { maxRecords: 7 },
+      concurrency: 4,
+      async handle(batch: ConsumerRecord<{ seq: number }>[]) {
+        sizes.push(batch.length);
+        const keys = new Set(batch.map((r) => r.key!));
+        for (const k of keys) {
+          expect(runningKeys.has(k), `key ${k} handled twice at once`).toBe(false);
+          runningKeys.add(k);
+        }
+        running++;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise((r) => setTimeout(r, 2));
+        for (const r of batch) {
+          expect(r.value!.seq).toBe((seen.get(r.key!) ?? -1) + 1);
+          seen.set(r.key!, r.value!.seq);
+        }
+        running--;
+        for (const k of keys) runningKeys.delete(k);
+      },
+    });
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    await until(() => store.committed('c')[0]?.offset === 400);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(7);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(400);
+    expect(maxRunning).toBeGreaterThan(1);
+    expect(maxRunning).toBeLessThanOrEqual(4);
+    expect(runner.takeCounters().counters.processed).toBe(400);
+    expect(runner.takeCounters().counters.processed).toBe(0);
+  });
+
+  it('waits up to maxWaitMs to fill a batch', async () => {
+    const sizes: number[] = [];
+    const { runner, store, writer } = await setup([{ key: 'a', value: { n: 0 } }], {
+      batch: { maxRecords: 50, maxWaitMs: 300 },
+      concurrency: 1,
+      handle(batch: unknown[]) {
+        sizes.push(batch.length);
+      },
+    });
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    await new Promise((r) => setTimeout(r, 50));
+    await writer.append(
+      Array.from({ length: 9 }, (_, i) => ({
+        topic: 't',
+        key: 'a',
+        value: `{"n":${i + 1}}`,
+        headers: {},
+        timestamp: 0,
+      })),
+    );
+    await until(() => store.committed('c')[0]?.offset === 10);
+    expect(sizes).toEqual([10]);
+  });
+
+  it('does not commit past a record still in flight, and revoke drains it first', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const { runner, store } = await setup(
+      [
+        { key: 'slow', value: {} },
+        { key: 'fast', value: {} },
+        { key: 'fast', value: {} },
+      ],
+      {
+        batch: { maxRecords: 1 },
+        concurrency: 8,
+        async handle(batch: StoredRecord[]) {
+          if (batch[0]!.key === 'slow') await gate;
+        },
+      },
+    );
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    let processed = 0;
+    await until(() => {
+      processed += runner.takeCounters().counters.processed;
+      return processed === 2;
+    });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(store.committed('c')).toEqual([]);
+    const revoked = runner.revoke([{ topic: 't', partition: 0 }]);
+    setTimeout(release, 20);
+    await revoked;
+    expect(store.committed('c')).toEqual([{ topic: 't', partition: 0, offset: 3 }]);
+    expect(runner.assigned).toEqual([]);
+  });
+});
+
+describe('ConsumerRunner read failures', () => {
+  it('gives up (fatal, to be restarted) when the log stays unreadable for 30 s', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tributary-runner-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const writer = EmbeddedEventLog.open({ dataDir, durable: false });
+    cleanups.push(() => writer.close());
+    await writer.append([{ topic: 't', key: 'k', value: '{}', headers: {}, timestamp: 0 }]);
+    const log = EmbeddedEventLog.open({ dataDir, readonly: true });
+    const store = ConsumerStore.open({ dataDir });
+    cleanups.push(() => store.close());
+    let now = 1_000_000;
+    const fatal: Error[] = [];
+    const warnings: string[] = [];
+    const failures = () => warnings.filter((l) => l.includes('cannot read the log')).length;
+    const runner = new ConsumerRunner({
+      consumer: validateDefinition('c', join(dataDir, 'index.ts'), { topics: ['t'], handle() {} }),
+      replica: 0,
+      log,
+      store,
+      logger: pino({ level: 'warn' }, { write: (line: string) => warnings.push(line) }),
+      clock: () => now,
+      onFatal: (e) => fatal.push(e),
+    });
+    cleanups.push(() => runner.stop());
+    await runner.start();
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    await until(() => store.committed('c').some((p) => p.offset === 1));
+    await log.close(); // every read throws from now on
+    await until(() => failures() === 1);
+    now += 29_000;
+    await until(() => failures() === 2); // retried a second later
+    expect(fatal).toEqual([]); // failing, but not for 30 s yet
+    now += 2_000;
+    await until(() => fatal.length === 1);
+    expect(fatal[0]!.message).toMatch(/cannot read t\/0 from the log for 30 s/);
+  });
+});
+
+describe('validateDefinition', () => {
+  const ok = { topics: ['t'], handle() {} };
+  it('applies defaults', () => {
+    const c: ResolvedConsumer = validateDefinition('orders', '/x/index.ts', ok);
+    expect(c).toMatchObject({ group: 'orders', maxRecords: 100, concurrency: 4, attempts: 3, memoryMb: 512 });
+    expect(c.replicas).toEqual({ min: 1, max: 1, initial: 1 });
+    expect(validateDefinition('o', '/x', { ...ok, replicas: { min: 2, max: 5 } }).replicas).toEqual({
+      min: 2,
+      max: 5,
+      initial: 2,
+    });
+  });
+  it.each([
+    [{ topics: [] }, /topics must be a non-empty array/],
+    [{ handle: 3 }, /handle must be a function/],
+    [{ replicas: { min: 3, max: 2 } }, /replicas\.max must be at least replicas\.min \(3\), got 2/],
+    [{ retry: { attempts: 0 } }, /retry\.attempts must be an integer from 1/],
+    [{ concurrency: 1.5 }, /concurrency must be an integer/],
+    [{ transactional: 'pg://' }, /transactional must be a target/],
+  ])('names the bad field: %j', (patch, message) => {
+    expect(() => validateDefinition('orders', '/x/index.ts', { ...ok, ...patch })).toThrow(message);
+  });
+});

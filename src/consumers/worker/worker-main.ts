@@ -1,0 +1,225 @@
+/**
+ * Entry of a consumer replica process, forked by the supervisor with `TRIBUTARY_WORKER` (a
+ * `WorkerLaunch` as JSON) and an IPC channel; see `consumer-protocol.ts` for the conversation.
+ * Exit codes: 0 after `stop`/SIGTERM/SIGINT or when the parent goes away, 1 on a fatal error
+ * (bad module or definition: reported in a `fatal` message first), 2 without a valid launch.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { ConfigError } from '../../core/errors.ts';
+import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
+import type {
+  SupervisorToWorker,
+  TopicPartitionRef,
+  WorkerLaunch,
+  WorkerToSupervisor,
+} from '../consumer-protocol.ts';
+import { ConsumerStore } from '../consumer-store.ts';
+import { ConsumerRunner } from './consumer-runner.ts';
+import { describeConsumer, loadConsumer } from './load-consumer.ts';
+
+/** Resolves once the message is written, or at once when the parent is gone (never hangs). */
+function send(message: WorkerToSupervisor): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    const timer = setTimeout(resolve, 2000);
+    try {
+      process.send(message, undefined, undefined, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve();
+    }
+  });
+}
+
+/** How long a shutdown may take before the process exits anyway (a handler that never returns). */
+const SHUTDOWN_GRACE_MS = 5000;
+const SHUTDOWN_DEADLINE_MS = SHUTDOWN_GRACE_MS + 10_000;
+
+// Registered first: a parent that dies (or stops us) while the module loads must still end us.
+const shutdown = new AbortController();
+const stop = () => shutdown.abort();
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.on('disconnect', stop);
+if (process.send && !process.connected) stop();
+shutdown.signal.addEventListener('abort', () => {
+  // Uncommitted records are handled again by the next owner: exiting late is safe, hanging is not.
+  setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
+});
+const pending: SupervisorToWorker[] = [];
+let handle: ((m: SupervisorToWorker) => void) | undefined;
+process.on('message', (m: SupervisorToWorker) => {
+  if (m.type === 'stop') shutdown.abort();
+  else if (handle) handle(m);
+  else pending.push(m);
+});
+
+function errorFields(error: unknown): { message: string; stack?: string } {
+  if (error instanceof Error)
+    return { message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
+  return { message: String(error) };
+}
+
+function parseLaunch(): WorkerLaunch {
+  const text = process.env.TRIBUTARY_WORKER;
+  if (!text) throw new ConfigError('TRIBUTARY_WORKER is not set: this entry is started by the supervisor');
+  const launch = JSON.parse(text) as WorkerLaunch;
+  for (const field of ['name', 'module', 'dataDir'] as const) {
+    if (typeof launch[field] !== 'string')
+      throw new ConfigError(`TRIBUTARY_WORKER.${field} must be a string`);
+  }
+  return launch;
+}
+
+/** The log exists once the capture appended; until then the replica waits (heartbeating). */
+async function openLog(
+  dataDir: string,
+  signal: AbortSignal,
+  logger: Logger,
+): Promise<EmbeddedEventLog | undefined> {
+  let warned = false;
+  while (!signal.aborted) {
+    if (existsSync(join(dataDir, 'log.sqlite'))) {
+      try {
+        return EmbeddedEventLog.open({ dataDir, readonly: true });
+      } catch (error) {
+        if (!warned) logger.warn({ err: error }, 'cannot open the event log yet; retrying');
+        warned = true;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return undefined;
+}
+
+async function main(): Promise<number> {
+  let launch: WorkerLaunch;
+  try {
+    launch = parseLaunch();
+  } catch (error) {
+    process.stderr.write(`${errorFields(error).message}\n`);
+    await send({ type: 'fatal', ...errorFields(error) });
+    return 2;
+  }
+  const level = launch.logLevel ?? process.env.TRIBUTARY_LOG_LEVEL ?? 'info';
+  const logger = pino({ level, base: { consumer: launch.name, replica: launch.replica, pid: process.pid } });
+  let consumer: Awaited<ReturnType<typeof loadConsumer>>;
+  try {
+    consumer = await loadConsumer(launch.name, launch.module);
+  } catch (error) {
+    logger.fatal({ err: error }, 'cannot load the consumer');
+    await send({ type: 'fatal', ...errorFields(error) });
+    return 1;
+  }
+
+  let fatal: Error | undefined;
+  let store: ConsumerStore;
+  try {
+    store = ConsumerStore.open({ dataDir: launch.dataDir });
+  } catch (error) {
+    logger.fatal({ err: error }, 'cannot open the consumer store');
+    await send({ type: 'fatal', ...errorFields(error) });
+    return 1;
+  }
+  let runner: ConsumerRunner | undefined;
+  const heartbeat = () => {
+    const { counters, metrics } = runner?.takeCounters() ?? {
+      counters: { processed: 0, failed: 0, retried: 0, deadLettered: 0, durations: [] },
+      metrics: {},
+    };
+    void send({
+      type: 'heartbeat',
+      inFlight: runner?.inFlight ?? 0,
+      lastProgressAt: runner?.lastProgressAt ?? Date.now(),
+      counters,
+      ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
+    });
+  };
+  const timer = setInterval(heartbeat, Math.max(50, launch.heartbeatMs || 1000));
+  await send({ type: 'ready', description: describeConsumer(consumer) });
+
+  // Until the log exists (no capture yet) the replica holds nothing: it remembers assignments
+  // and answers revokes at once.
+  let waiting: TopicPartitionRef[] = [];
+  const same = (a: TopicPartitionRef, b: TopicPartitionRef) =>
+    a.topic === b.topic && a.partition === b.partition;
+  handle = (m) => {
+    if (m.type === 'assign') waiting.push(...m.partitions.filter((p) => !waiting.some((w) => same(w, p))));
+    else if (m.type === 'revoke') {
+      waiting = waiting.filter((w) => !m.partitions.some((p) => same(w, p)));
+      void send({ type: 'revoked', id: m.id });
+    }
+  };
+  for (const m of pending.splice(0)) handle(m);
+  const log = await openLog(launch.dataDir, shutdown.signal, logger);
+  if (log) {
+    runner = new ConsumerRunner({
+      consumer,
+      replica: launch.replica,
+      log,
+      store,
+      logger,
+      shutdownGraceMs: SHUTDOWN_GRACE_MS,
+      onFatal: (error) => {
+        fatal ??= error;
+        shutdown.abort();
+      },
+    });
+  }
+
+  try {
+    if (runner) {
+      const r = runner;
+      await r.start();
+      // Messages run one after the other: a revoke answered before the next assign.
+      const failed = (error: unknown) => {
+        fatal ??= error instanceof Error ? error : new Error(String(error));
+        shutdown.abort();
+      };
+      let chain = r.assign(waiting).catch(failed);
+      handle = (m) => {
+        chain = chain
+          .then(async () => {
+            if (shutdown.signal.aborted) return;
+            if (m.type === 'assign') await r.assign(m.partitions);
+            else if (m.type === 'revoke') {
+              await r.revoke(m.partitions);
+              await send({ type: 'revoked', id: m.id });
+            }
+          })
+          .catch(failed);
+      };
+      for (const m of pending.splice(0)) handle(m);
+      heartbeat();
+    }
+    if (!shutdown.signal.aborted) {
+      await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
+    }
+    await runner?.stop();
+  } catch (error) {
+    fatal ??= error instanceof Error ? error : new Error(String(error));
+    await runner?.stop().catch(() => {});
+  } finally {
+    clearInterval(timer);
+  }
+  heartbeat();
+  store.close();
+  await log?.close();
+  if (fatal) {
+    logger.error({ err: fatal }, 'replica stopped on an error');
+    await send({ type: 'error', ...errorFields(fatal) });
+    return 1;
+  }
+  logger.info('replica stopped');
+  return 0;
+}
+
+process.exitCode = await main();
+if (process.connected) process.disconnect();
+// Ends whatever the user's module left open (timers, sockets) once everything is committed.
+setTimeout(() => process.exit(), 50).unref();

@@ -1,0 +1,123 @@
+import type { Registry } from 'prom-client';
+import type { RunningCapture } from '../capture/capture-runner.ts';
+import type { SchemaHistoryEntry } from '../capture/schema-history.ts';
+import type { EventLog } from '../core/event-log.ts';
+import type { TopicStats } from '../log/embedded/sqlite-event-log.ts';
+
+/**
+ * What the control plane needs from the rest of the program. Each part is optional except the
+ * log: a part that is not running (no supervisor in this process, snapshots not wired...) makes
+ * its endpoints answer 503 with the reason, and its panel on the dashboard say so.
+ *
+ * Errors thrown by these calls are mapped to HTTP by their `code` (TributaryError): a code
+ * containing `NOT_FOUND`, `UNKNOWN` or `MISSING` is a 404, `INVALID` a 400, `CONFLICT` or `STATE` a 409; anything
+ * else a 500 whose message is shown. Implementations return `undefined` for an unknown id where
+ * the signature allows it.
+ */
+export interface ControlPlaneDeps {
+  /** The log the capture writes (the server only reads it). */
+  readonly log: EventLog & { topicStats?(): readonly TopicStats[] };
+  readonly capture?: CaptureControl;
+  readonly supervisor?: SupervisorControl;
+  readonly deadLetters?: DeadLetterControl;
+  readonly snapshots?: SnapshotControl;
+  readonly schemaHistory?: SchemaHistoryControl;
+}
+
+/** The running capture: its counters, source connection and the last polled slot state. */
+export type CaptureControl = Pick<RunningCapture, 'capture' | 'source' | 'slotState'> & {
+  readonly slot: string;
+  readonly publication: string;
+  /** The source without its password. */
+  readonly target: string;
+  /** Where the log lives (checked for writability by /readyz). */
+  readonly dataDir: string;
+  /** The error that stopped the capture, if it stopped on one. */
+  failure(): Error | undefined;
+};
+
+export interface ConsumerSummary {
+  readonly name: string;
+  readonly group: string;
+  readonly topics: readonly string[];
+  /** e.g. `running`, `paused`, `starting`, `crash-loop`, `stopped`. */
+  readonly state: string;
+  readonly replicas: { readonly desired: number; readonly running: number };
+  readonly restarts: number;
+  readonly crashLooping: boolean;
+  readonly lastError: { readonly message: string; readonly at: string } | null;
+  readonly lagRecords: number;
+  /** Age of the oldest record not yet processed; `null` when unknown or nothing is pending. */
+  readonly lagSeconds: number | null;
+  readonly processed: number;
+  readonly failed: number;
+  readonly deadLettered: number;
+}
+
+/**
+ * The consumer supervisor, as the API drives it. Every call may run concurrently with the
+ * supervisor's own work; `scale`, `pause`, `resume` and `restart` resolve once the change is
+ * accepted (not necessarily carried out) and return `false` for an unknown consumer.
+ */
+export interface SupervisorControl {
+  list(): Promise<readonly ConsumerSummary[]>;
+  scale(name: string, replicas: number): Promise<boolean>;
+  pause(name: string): Promise<boolean>;
+  resume(name: string): Promise<boolean>;
+  restart(name: string): Promise<boolean>;
+  /** The consumers' prom-client registry, merged into /metrics. */
+  readonly registry?: Registry;
+}
+
+export interface DeadLetter {
+  readonly id: string;
+  readonly consumer: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string | null;
+  readonly value: string | null;
+  readonly error: { readonly message: string; readonly stack?: string };
+  readonly attempts: number;
+  readonly failedAt: string;
+}
+
+/** Dead letters of every consumer. `replay` hands the record back to its consumer, then removes it. */
+export interface DeadLetterControl {
+  list(query: { consumer?: string; limit: number; offset: number }): Promise<{
+    readonly total: number;
+    readonly items: readonly DeadLetter[];
+  }>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  replay(id: string): Promise<boolean>;
+  discard(id: string): Promise<boolean>;
+}
+
+export interface SnapshotProgress {
+  /** `kind:table`: one line per table and kind (the initial snapshot, backfills). */
+  readonly id: string;
+  readonly table: string;
+  readonly kind: string;
+  /** `queued`, `running`, `done` or `failed`. */
+  readonly state: string;
+  readonly condition: string | null;
+  readonly rowsDone: number;
+  readonly rowsTotal: number | null;
+  readonly rowsPerSecond: number;
+  readonly etaSeconds: number | null;
+  readonly error?: string;
+}
+
+export interface SnapshotControl {
+  /**
+   * Requests a backfill of each table (`schema.table`), optionally only the rows matching `where`;
+   * the capture starts it at once, without locks, while streaming goes on.
+   */
+  start(tables: readonly string[], where: string | null): Promise<{ readonly ids: readonly string[] }>;
+  progress(): Promise<readonly SnapshotProgress[]>;
+}
+
+export interface SchemaHistoryControl {
+  /** Every shape of a table (oldest first), or of every table in LSN order; `[]` when none. */
+  list(table?: string): Promise<readonly SchemaHistoryEntry[]>;
+}
