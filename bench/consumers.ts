@@ -5,7 +5,8 @@
  *   npx tsx bench/consumers.ts [--records 200000] [--pg 15|18] [--latency-seconds 5]
  *     [--capture-rows 200000] [--groups 5] [--rounds 3] [--modes none,slow,no-op]
  *     [--backlogs 100000,1000000] [--behind-seconds 8]
- *     [--only noop,pgsink,latency,capture,backlog]
+ *     [--niceness 10] [--e2e-rate 2000] [--e2e-seconds 20] [--e2e-connections 4]
+ *     [--follow-rates 50000,5000] [--only noop,pgsink,latency,follow,capture,e2e,backlog]
  *
  * 1. no-op: records/s through a consumer whose handler does nothing (batches of 500, 4 lanes).
  * 2. PostgreSQL transactional sink: each batch upserts its rows into a table and writes the
@@ -13,18 +14,27 @@
  * 3. latency: records appended at a steady 2,000/s while the consumer follows; time from the
  *    append (record timestamp) to the handler's start, p50/p99 (the log-to-handler part of the
  *    end-to-end latency; polling backoff at the end of a partition is 2-25 ms).
+ * follow: CPU of a no-op replica (batches of 100, 4 lanes) that keeps up with records appended at
+ *    each of `--follow-rates` records/s for 5 s (capture-sized Debezium values): CPU µs per record.
  * 4. capture with consumers reading: a real capture (PostgreSQL -> embedded log, durable) catches up
  *    a WAL backlog of `--capture-rows` single-row changes, with 0 consumer groups, with `--groups`
  *    slow groups (each a replica process handling 100 records per 50 ms, so it falls behind), and
  *    with `--groups` no-op groups (each reading as fast as it can), all reading the same topic
  *    while capture writes it. Capture's records/s is taken from its restart to the last record
  *    durable in the log.
+ *    Every round runs the three modes back to back; the medians over the rounds are printed last.
+ *    Replicas run at `--niceness` (10, the default of `consumers.niceness`; 0 = capture's priority).
+ * e2e: end-to-end latency from the source commit to the handler's start. `tributary run` (a real
+ *    capture, durable log, and its supervisor running one consumer replica) follows a database
+ *    into which `--e2e-connections` connections commit `--e2e-rate` single-row transactions per
+ *    second, paced, for `--e2e-seconds` (sessions with synchronous_commit `--e2e-synchronous-commit`,
+ *    default on); the handler records `Date.now() - source.ts_us / 1000`.
  * 5. backlog: the peak RSS of a replica draining `--backlogs` records that are all in the log
  *    before it starts, and of a slow replica (80 ms per batch) running `--behind-seconds` with that
  *    backlog behind it (the worker buffers at most a bounded number of records per partition).
  * Memory: the worker's peak RSS (VmHWM).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -36,6 +46,7 @@ import type { AppendRecord } from '../src/core/record.ts';
 import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { FakeParent, launch, writeConsumer } from '../test/integration/consumer-worker-support.ts';
 import { recordCount, tempDir, waitFor } from '../test/support/capture-harness.ts';
+import { type CliProcess, startCli } from '../test/support/cli.ts';
 import { startCluster } from '../test/support/pg-cluster.ts';
 
 const { values } = parseArgs({
@@ -49,10 +60,18 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'none,slow,no-op' },
     'behind-seconds': { type: 'string', default: '8' },
     backlogs: { type: 'string', default: '100000,1000000' },
-    only: { type: 'string', default: 'noop,pgsink,latency,capture,backlog' },
+    only: { type: 'string', default: 'noop,pgsink,latency,follow,capture,e2e,backlog' },
+    niceness: { type: 'string', default: '10' },
+    'e2e-rate': { type: 'string', default: '2000' },
+    'e2e-seconds': { type: 'string', default: '20' },
+    'e2e-connections': { type: 'string', default: '4' },
+    'e2e-synchronous-commit': { type: 'string', default: 'on' },
+    'follow-rates': { type: 'string', default: '50000,5000' },
   },
 });
 const N = Number(values.records);
+/** Niceness of the bench's replica processes, as the supervisor sets it (`consumers.niceness`). */
+const NICENESS = Number(values.niceness);
 const ONLY = new Set(values.only.split(','));
 const PARTITIONS = 2;
 
@@ -220,7 +239,7 @@ async function captureWithGroups(
         `group${g}`,
         `export default defineConsumer({ topics: [${JSON.stringify(topic)}], batch: { maxRecords: 100 }, concurrency: ${mode === 'slow' ? 1 : 4}, ${handle} });`,
       );
-      const p = new FakeParent(launch(`group${g}`, module, d.path, 0));
+      const p = new FakeParent({ ...launch(`group${g}`, module, d.path, 0), niceness: NICENESS });
       p.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
       workers.push(p);
     }
@@ -259,10 +278,195 @@ async function captureWithGroups(
   }
 }
 
+/** Records shaped like the capture's (Debezium envelope of a 3-column row), committed now. */
+function captureLikeRecords(count: number, from: number): AppendRecord[] {
+  const ts = Date.now();
+  return Array.from({ length: count }, (_, j) => {
+    const i = from + j;
+    const source = {
+      version: '0.1.0',
+      connector: 'postgresql',
+      name: 'cap',
+      ts_ms: ts,
+      ts_us: ts * 1000,
+      snapshot: 'false',
+      db: 'bench',
+      schema: 'public',
+      table: 'items',
+      txId: 1000 + i,
+      lsn: 12_345_678 + i,
+    };
+    const after = { id: i, qty: i % 100, note: `item ${i}` };
+    return {
+      topic: 'cap.public.items',
+      key: `{"id":${i}}`,
+      value: JSON.stringify({ before: null, after, source, op: 'c', ts_ms: ts, transaction: null }),
+      headers: {},
+      timestamp: ts,
+    };
+  });
+}
+
+/** CPU seconds a no-op replica uses to keep up with `rate` records/s appended for `seconds`. */
+async function follow(rate: number, seconds: number): Promise<{ sent: number; cpu: number }> {
+  const d = tempDir('tributary-bench-follow-');
+  const log = EmbeddedEventLog.open({ dataDir: d.path, defaultPartitions: PARTITIONS, durable: false });
+  const topic = 'cap.public.items';
+  const module = writeConsumer(
+    d.path,
+    'follow',
+    `export default defineConsumer({ topics: ['${topic}'], batch: { maxRecords: 100 }, concurrency: 4, handle() {} });`,
+  );
+  const parent = new FakeParent({ ...launch('follow', module, d.path), niceness: NICENESS });
+  const store = ConsumerStore.open({ dataDir: d.path });
+  try {
+    await log.append(captureLikeRecords(1, 0));
+    await parent.ready();
+    parent.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
+    await waitFor(() => store.committed('follow').length > 0, 'the replica following', 30_000);
+    const before = cpuSeconds(parent.child.pid!);
+    const started = Date.now();
+    let sent = 1;
+    while (Date.now() - started < seconds * 1000) {
+      const due = Math.floor(((Date.now() - started) / 1000) * rate);
+      if (due > sent) {
+        await log.append(captureLikeRecords(due - sent, sent));
+        sent = due;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await waitFor(
+      () => store.committed('follow').reduce((n, p) => n + p.offset, 0) >= sent,
+      'the replica caught up',
+      60_000,
+    );
+    return { sent, cpu: cpuSeconds(parent.child.pid!) - before };
+  } finally {
+    store.close();
+    await parent.kill9();
+    await log.close();
+    d.remove();
+  }
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * End-to-end latency: `tributary run` (capture + supervisor + one replica of a consumer) follows a
+ * database receiving `--e2e-rate` single-row transactions/s. A warm-up second (phase 0) is not
+ * measured; the handler writes `Date.now() - ts_us / 1000` of every phase-1 record.
+ */
+async function endToEnd(
+  serverUrl: string,
+): Promise<{ rate: number; count: number; p50: number; p95: number; p99: number; max: number }> {
+  const rate = Number(values['e2e-rate']);
+  const seconds = Number(values['e2e-seconds']);
+  const name = 'bench_e2e';
+  const admin = new pg.Client(serverUrl);
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = serverUrl.replace(/\/postgres$/, `/${name}`);
+  const d = tempDir('tributary-bench-e2e-');
+  const out = join(d.path, 'latency.txt');
+  const warmFile = join(d.path, 'warm.txt');
+  const consumersDir = join(d.path, 'consumers');
+  const clients = Array.from({ length: Number(values['e2e-connections']) }, () => new pg.Client(url));
+  let run: CliProcess | undefined;
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    // The throwaway cluster runs synchronous_commit=off (fast setup); a commit's WAL then reaches
+    // the walsender only at the WAL writer's next flush (wal_writer_delay, 200 ms). PostgreSQL's
+    // default, and what applications commit with, is on: the driver's sessions use it.
+    const sync = values['e2e-synchronous-commit'] === 'off' ? 'off' : 'on';
+    await Promise.all(clients.map((c) => c.query(`set synchronous_commit = ${sync}`)));
+    await clients[0]!.query('create table ticks (id bigserial primary key, phase int not null)');
+    writeConsumer(
+      consumersDir,
+      'latency',
+      `export default defineConsumer({ topics: ['e2e.public.ticks'], handle(batch) {
+  const now = Date.now();
+  const lines = [];
+  for (const r of batch) if (r.value?.after?.phase === 1) lines.push(now - Number(r.value.source.ts_us) / 1000);
+  if (lines.length < batch.length && !existsSync(${JSON.stringify(warmFile)})) appendFileSync(${JSON.stringify(warmFile)}, 'warm');
+  if (lines.length > 0) appendFileSync(${JSON.stringify(out)}, lines.join('\\n') + '\\n');
+} });`,
+    );
+    writeFileSync(out, '');
+    run = startCli(['run', '--source', url, '--data-dir', join(d.path, 'data'), '--topic-prefix', 'e2e'], {
+      env: { TRIBUTARY_CONSUMERS_DIR: consumersDir, TRIBUTARY_CONSUMERS_NICENESS: String(NICENESS) },
+    });
+    const lines = () => readFileSync(out, 'utf8').split('\n').filter(Boolean);
+    let next = 0;
+    /** Commits single-row transactions at `rate`/s for `ms`, spread over the connections. */
+    const drive = async (phase: number, ms: number): Promise<number> => {
+      const started = Date.now();
+      let sent = 0;
+      // One query at a time per connection (queued behind the previous one), round-robin.
+      const chains: Promise<unknown>[] = clients.map(() => Promise.resolve());
+      while (Date.now() - started < ms) {
+        const due = Math.floor(((Date.now() - started) / 1000) * rate);
+        for (; sent < due; sent++) {
+          const i = next++ % clients.length;
+          chains[i] = chains[i]!.then(() =>
+            clients[i]!.query('insert into ticks (phase) values ($1)', [phase]),
+          );
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await Promise.all(chains);
+      return sent;
+    };
+    // Warm-up until the replica handles phase-0 records (capture, slot and consumer all running).
+    await waitFor(
+      async () => {
+        await clients[0]!.query('insert into ticks (phase) values (0)');
+        return existsSync(warmFile);
+      },
+      `tributary run and its consumer started\n${run.stderr}`,
+      120_000,
+    );
+    await drive(0, 2000);
+    const sent = await drive(1, seconds * 1000);
+    await waitFor(
+      () => lines().length >= sent,
+      `${sent} latencies recorded\n${run.stderr.slice(-2000)}`,
+      120_000,
+    );
+    const ms = lines()
+      .map(Number)
+      .sort((a, b) => a - b);
+    const q = (p: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!);
+    return { rate, count: ms.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: Math.round(ms.at(-1)!) };
+  } finally {
+    if (run && run.child.exitCode === null) {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    const a = new pg.Client(serverUrl);
+    await a.connect();
+    await a.query(
+      'select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active',
+      [name],
+    );
+    await a.query(`drop database if exists ${name} with (force)`);
+    await a.end();
+    d.remove();
+  }
+}
+
 const dir = tempDir('tributary-bench-consumers-');
 const results: [string, string, string][] = [];
 const cluster =
-  ONLY.has('pgsink') || ONLY.has('capture') ? await startCluster({ version: Number(values.pg) }) : undefined;
+  ONLY.has('pgsink') || ONLY.has('capture') || ONLY.has('e2e')
+    ? await startCluster({ version: Number(values.pg) })
+    : undefined;
 try {
   const log = await fill(dir.path, ONLY.has('noop') || ONLY.has('pgsink') || ONLY.has('latency') ? N : 0);
 
@@ -373,11 +577,25 @@ try {
   }
   await log.close();
 
+  if (ONLY.has('follow')) {
+    for (const rate of values['follow-rates'].split(',').map(Number)) {
+      const r = await follow(rate, 5);
+      results.push([
+        `no-op replica keeping up with ${rate.toLocaleString('en')} appends/s (niceness ${NICENESS})`,
+        `${((r.cpu / r.sent) * 1e6).toFixed(1)} CPU µs/record`,
+        `${r.cpu.toFixed(2)} CPU s, ${r.sent.toLocaleString('en')} records`,
+      ]);
+    }
+  }
+
   if (cluster && ONLY.has('capture')) {
     const groups = Number(values.groups);
+    const modes = values.modes.split(',') as ('none' | 'slow' | 'no-op')[];
+    const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
     for (let round = 1; round <= Number(values.rounds); round++) {
-      for (const mode of values.modes.split(',') as ('none' | 'slow' | 'no-op')[]) {
+      for (const mode of modes) {
         const r = await captureWithGroups(cluster.url(), mode === 'none' ? 0 : groups, mode, round);
+        rates.get(mode)!.push(r.rate);
         results.push([
           `capture, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups reading`} (round ${round})`,
           `${Math.round(r.rate).toLocaleString('en')} records/s`,
@@ -387,6 +605,24 @@ try {
         ]);
       }
     }
+    const base = median(rates.get('none') ?? []);
+    for (const mode of modes) {
+      const m = median(rates.get(mode)!);
+      results.push([
+        `capture median, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups (niceness ${NICENESS})`}`,
+        `${Math.round(m).toLocaleString('en')} records/s`,
+        mode === 'none' || !base ? '-' : `${(((m - base) / base) * 100).toFixed(1)} % vs none`,
+      ]);
+    }
+  }
+
+  if (cluster && ONLY.has('e2e')) {
+    const r = await endToEnd(cluster.url());
+    results.push([
+      `source commit -> handler start, ${r.rate.toLocaleString('en')} tx/s for ${values['e2e-seconds']} s`,
+      `p50 ${r.p50} ms, p95 ${r.p95} ms, p99 ${r.p99} ms, max ${r.max} ms`,
+      `${r.count} records`,
+    ]);
   }
 
   if (ONLY.has('backlog')) {

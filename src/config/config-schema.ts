@@ -403,6 +403,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'How often each consumer replica reports to the supervisor (milliseconds).',
   },
   {
+    path: 'consumers.niceness',
+    env: 'TRIBUTARY_CONSUMERS_NICENESS',
+    schema: z.coerce.number().int().min(0).max(19),
+    default: 10,
+    description:
+      'OS scheduling niceness added to consumer replica processes (0-19; 0 = same priority as the capture). On a busy machine the scheduler then favours the capture: consumers are best effort, falling behind and catching up, while the capture keeps its pace.',
+  },
+  {
     path: 'consumers.heartbeatTimeoutMs',
     env: 'TRIBUTARY_CONSUMERS_HEARTBEAT_TIMEOUT_MS',
     schema: positiveInt,
@@ -524,6 +532,7 @@ export interface TributaryConfig {
   consumers: {
     dir: string;
     heartbeatMs: number;
+    niceness: number;
     heartbeatTimeoutMs: number;
     hangTimeoutMs: number;
     crashLoopRestarts: number;

@@ -21,6 +21,8 @@ export interface WorkerLaunch {
   readonly replica: number;
   readonly dataDir: string;
   readonly heartbeatMs: number;
+  /** Niceness the replica runs at (every thread; 0 or absent = unchanged). */
+  readonly niceness?: number;
   /** pino level of the replica's log (default: env TRIBUTARY_LOG_LEVEL, else info). */
   readonly logLevel?: string;
 }

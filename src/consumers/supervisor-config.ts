@@ -18,6 +18,7 @@ export function supervisorFromConfig(
     ...(options.metrics ? { metrics: options.metrics } : {}),
     settings: {
       heartbeatMs: c.heartbeatMs,
+      niceness: c.niceness,
       heartbeatTimeoutMs: c.heartbeatTimeoutMs,
       hangTimeoutMs: c.hangTimeoutMs,
       crashLoopRestarts: c.crashLoopRestarts,

@@ -12,6 +12,8 @@ export interface SupervisionSettings {
   readonly workerEntry: string;
   readonly dataDir: string;
   readonly heartbeatMs: number;
+  /** Niceness of the replica processes (0 = the supervisor's priority). */
+  readonly niceness?: number;
   /** A replica without a heartbeat for this long is killed and restarted. */
   readonly heartbeatTimeoutMs: number;
   /** Work in flight without progress (or a revoke unanswered) for this long = hung: killed, restarted. */
@@ -255,6 +257,7 @@ export class ConsumerSupervisor {
           replica,
           dataDir: this.#s.dataDir,
           heartbeatMs: this.#s.heartbeatMs,
+          ...(this.#s.niceness ? { niceness: this.#s.niceness } : {}),
         },
         workerEntry: this.#s.workerEntry,
         memoryMb,

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { getPriority, setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { LineSplitter, type RotatingLogFile, structureLine } from './consumer-logs.ts';
 import type {
@@ -75,6 +76,17 @@ export class ReplicaProcess {
       // replicas in order. A replica whose parent dies sees its IPC channel close and stops.
       detached: true,
     });
+    // Best effort below the capture: lowered at once here (the main thread), the worker lowers its
+    // other threads itself (see worker-main.ts). Raising it back would need privileges, so a failure
+    // (no such process yet, a platform without it) only leaves the replica at normal priority.
+    const niceness = spawn.launch.niceness ?? 0;
+    if (niceness > 0 && this.child.pid !== undefined) {
+      try {
+        setPriority(this.child.pid, Math.min(19, getPriority(process.pid) + niceness));
+      } catch {
+        // see above
+      }
+    }
     this.#capture('stdout');
     this.#capture('stderr');
     this.child.on('message', (message) => {

@@ -33,6 +33,7 @@ export interface SupervisorOptions {
 
 export const DEFAULT_SUPERVISION: Omit<SupervisionSettings, 'workerEntry' | 'dataDir'> = {
   heartbeatMs: 500,
+  niceness: 10,
   heartbeatTimeoutMs: 10_000,
   hangTimeoutMs: 30_000,
   startTimeoutMs: 30_000,

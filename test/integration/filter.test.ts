@@ -241,7 +241,8 @@ describe.each(PG_VERSIONS)('filtering and privacy on PostgreSQL %i', (version) =
       );
     } finally {
       second.child.kill('SIGTERM');
-      expect((await second.exited).code).toBe(0);
+      const exited = await second.exited;
+      expect(exited.code, exited.stderr).toBe(0);
     }
     const ids = records.map((r) => envelope(r).after!.id as number);
     expect(records.every((r) => envelope(r).op === 'c')).toBe(true);

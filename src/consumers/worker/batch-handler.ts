@@ -35,7 +35,6 @@ export type BatchOutcome = { readonly finished: readonly StoredRecord[]; readonl
 
 export class BatchHandler {
   readonly #o: BatchHandlerOptions;
-  readonly #parsed = new WeakMap<StoredRecord, ConsumerRecord<unknown>>();
 
   constructor(options: BatchHandlerOptions) {
     this.#o = options;
@@ -46,7 +45,9 @@ export class BatchHandler {
     batch: readonly StoredRecord[],
     onFinished: (records: readonly StoredRecord[]) => void,
   ): Promise<boolean> {
-    const first = await this.#attempts(batch);
+    // Wrapped once per batch: retries and the one-by-one pass see the same objects (and parses).
+    const parsed = batch.map(consumerRecord);
+    const first = await this.#attempts(batch, parsed);
     if (first.ok) {
       onFinished(batch);
       return true;
@@ -58,8 +59,9 @@ export class BatchHandler {
         'batch failed after its attempts; retrying its records one by one',
       );
     }
-    for (const record of batch) {
-      const single = batch.length === 1 ? first : await this.#attempts([record]);
+    for (let i = 0; i < batch.length; i++) {
+      const record = batch[i]!;
+      const single = batch.length === 1 ? first : await this.#attempts([record], [parsed[i]!]);
       if (single.aborted) return false;
       if (!single.ok) {
         const passed = await this.#deadLetter(record, single.error, single.firstFailedAt);
@@ -72,6 +74,7 @@ export class BatchHandler {
 
   async #attempts(
     records: readonly StoredRecord[],
+    parsed: readonly ConsumerRecord<unknown>[],
   ): Promise<{ ok: boolean; aborted: boolean; error?: unknown; firstFailedAt: number }> {
     const c = this.#o.consumer;
     let firstFailedAt = 0;
@@ -86,7 +89,7 @@ export class BatchHandler {
       }
       const started = performance.now();
       try {
-        await this.#call(records, attempt).finally(this.#o.onProgress);
+        await this.#call(records, parsed, attempt).finally(this.#o.onProgress);
         this.#o.counters.durations.push((performance.now() - started) / 1000);
         this.#o.counters.processed += records.length;
         return { ok: true, aborted: false, firstFailedAt };
@@ -103,8 +106,11 @@ export class BatchHandler {
     return { ok: false, aborted: false, error, firstFailedAt };
   }
 
-  async #call(records: readonly StoredRecord[], attempt: number): Promise<void> {
-    const parsed = records.map((r) => this.#parse(r));
+  async #call(
+    records: readonly StoredRecord[],
+    parsed: readonly ConsumerRecord<unknown>[],
+    attempt: number,
+  ): Promise<void> {
     const ctx = (tx: unknown): ConsumerContext<unknown> => ({
       logger: this.#o.logger,
       metrics: this.#o.metrics,
@@ -131,23 +137,6 @@ export class BatchHandler {
       }
       if (fresh.length > 0) await this.#o.consumer.handle(fresh, ctx(tx));
     });
-  }
-
-  #parse(record: StoredRecord): ConsumerRecord<unknown> {
-    let parsed = this.#parsed.get(record);
-    if (parsed === undefined) {
-      parsed = {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        key: record.key,
-        value: record.value === null ? null : (JSON.parse(record.value) as unknown),
-        headers: record.headers,
-        timestamp: record.timestamp,
-      };
-      this.#parsed.set(record, parsed);
-    }
-    return parsed;
   }
 
   /** Stores the dead letter, then (transactional) moves the target's offset past it. */
@@ -181,6 +170,33 @@ export class BatchHandler {
     }
     return true;
   }
+}
+
+/**
+ * The handler's view of a record. The value is parsed from its JSON text on first access (then
+ * kept): parsing is most of a replica's CPU per record, and handlers that filter on the key or the
+ * topic, or only count, never pay it. A value that is not valid JSON throws where it is read, in
+ * the handler, which then fails like any handler error (retries, dead letter).
+ */
+export function consumerRecord(record: StoredRecord): ConsumerRecord<unknown> {
+  const text = record.value;
+  let value: unknown = null;
+  let parsed = text === null;
+  return {
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    key: record.key,
+    get value() {
+      if (!parsed) {
+        value = JSON.parse(text as string) as unknown;
+        parsed = true;
+      }
+      return value;
+    },
+    headers: record.headers,
+    timestamp: record.timestamp,
+  };
 }
 
 /** Per partition, the offset after the last record of `records`. */

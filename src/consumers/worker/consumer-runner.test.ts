@@ -147,6 +147,20 @@ describe('ConsumerRunner', () => {
     expect(store.committed('c')).toEqual([{ topic: 't', partition: 0, offset: 3 }]);
     expect(runner.assigned).toEqual([]);
   });
+
+  it('a revoke sent right after an assignment waits for it: the partition is not kept', async () => {
+    const handled: number[] = [];
+    const { runner } = await setup([{ key: 'a', value: {} }], {
+      async handle(batch: StoredRecord[]) {
+        for (const r of batch) handled.push(r.offset);
+      },
+    });
+    // The supervisor may move a partition on while its assignment still reads the start offset.
+    const assigned = runner.assign([{ topic: 't', partition: 0 }]);
+    const revoked = runner.revoke([{ topic: 't', partition: 0 }]);
+    await Promise.all([assigned, revoked]);
+    expect(runner.assigned).toEqual([]);
+  });
 });
 
 describe('ConsumerRunner read failures', () => {

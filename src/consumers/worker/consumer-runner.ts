@@ -79,6 +79,8 @@ export class ConsumerRunner {
   #flushTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #lastProgressAt: number;
+  /** Assignments and revocations, one after the other (see `#serially`). */
+  #membership: Promise<void> = Promise.resolve();
 
   constructor(options: ConsumerRunnerOptions) {
     this.#o = options;
@@ -151,7 +153,22 @@ export class ConsumerRunner {
     return { counters, metrics };
   }
 
-  async assign(partitions: readonly TopicPartition[]): Promise<void> {
+  /**
+   * A revoke that arrives while an assignment of the same partitions still reads its start
+   * offsets must wait for it: answered at once, it would let the partition be handled here and
+   * by its next owner. So membership changes run one after the other, in the order received.
+   */
+  #serially(change: () => Promise<void>): Promise<void> {
+    const next = this.#membership.then(change);
+    this.#membership = next.catch(() => undefined);
+    return next;
+  }
+
+  assign(partitions: readonly TopicPartition[]): Promise<void> {
+    return this.#serially(() => this.#assign(partitions));
+  }
+
+  async #assign(partitions: readonly TopicPartition[]): Promise<void> {
     if (this.#stopping) return;
     const added = partitions.filter((p) => !this.#partitions.has(partitionKey(p.topic, p.partition)));
     if (added.length === 0) return;
@@ -181,7 +198,11 @@ export class ConsumerRunner {
   }
 
   /** Stops reading the partitions, finishes their batches in flight and commits their offsets. */
-  async revoke(partitions: readonly TopicPartition[]): Promise<void> {
+  revoke(partitions: readonly TopicPartition[]): Promise<void> {
+    return this.#serially(() => this.#revoke(partitions));
+  }
+
+  async #revoke(partitions: readonly TopicPartition[]): Promise<void> {
     const states = partitions
       .map((p) => this.#partitions.get(partitionKey(p.topic, p.partition)))
       .filter((s): s is PartitionState => s !== undefined);
@@ -211,7 +232,8 @@ export class ConsumerRunner {
     this.#resolveStopped();
     const grace = setTimeout(() => this.#abort.abort(), this.#o.shutdownGraceMs ?? 5000);
     try {
-      await this.revoke(this.assigned);
+      // Read the partitions when the changes before this one are done: an assignment may be under way.
+      await this.#serially(() => this.#revoke(this.assigned));
     } finally {
       clearTimeout(grace);
       this.#abort.abort();
@@ -249,7 +271,7 @@ export class ConsumerRunner {
   }
 
   async #read(state: PartitionState): Promise<void> {
-    const min = this.#o.pollMinMs ?? 2;
+    const min = this.#o.pollMinMs ?? 5;
     const max = this.#o.pollMaxMs ?? 25;
     let backoff = min;
     let failingSince: number | undefined;
@@ -299,8 +321,15 @@ export class ConsumerRunner {
       }
       state.nextRead = records[records.length - 1]!.offset + 1;
       for (const lane of this.#lanes) this.#pump(lane);
-      // Yield so lanes start before the next read.
-      await new Promise((r) => setImmediate(r));
+      if (records.length < SMALL_READ) {
+        // At the end of a partition that is being written: waiting `pollMinMs` lets the next
+        // read take what arrived meanwhile in one query instead of a query per append (a replica
+        // keeping up with a fast capture used most of its CPU on tiny reads).
+        await this.#pause(state, min);
+      } else {
+        // Yield so lanes start before the next read.
+        await new Promise((r) => setImmediate(r));
+      }
     }
   }
 
@@ -376,7 +405,7 @@ export class ConsumerRunner {
         this.#o.logger.warn({ err: error }, 'cannot commit offsets; retrying');
         this.#scheduleFlush();
       }
-    }, 20);
+    }, 100);
   }
 
   /** Commits the watermark of partitions that moved (a mirror of the target's for transactional). */
@@ -407,6 +436,9 @@ export class ConsumerRunner {
     for (const waiter of [...this.#waiters]) waiter();
   }
 }
+
+/** A read of fewer records than this is followed by a `pollMinMs` wait rather than a read at once. */
+const SMALL_READ = 100;
 
 /** Reads failing without a break for this long end the replica (to be restarted). */
 const READ_FAILURE_LIMIT_MS = 30_000;

@@ -4,7 +4,8 @@
  * Exit codes: 0 after `stop`/SIGTERM/SIGINT or when the parent goes away, 1 on a fatal error
  * (bad module or definition: reported in a `fatal` message first), 2 without a valid launch.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ConfigError } from '../../core/errors.ts';
@@ -59,6 +60,31 @@ process.on('message', (m: SupervisorToWorker) => {
   else pending.push(m);
 });
 
+/**
+ * Runs every thread of this process (the JavaScript thread, V8's garbage collector threads, the
+ * libuv pool) `niceness` above the parent's priority, so that a busy machine favours the capture.
+ * The supervisor lowers the main thread right after the fork; on Linux a priority is per thread,
+ * and the threads Node started before that keep the parent's, hence this pass over
+ * `/proc/self/task`. Elsewhere the process-wide call suffices. Failures leave a thread as it is.
+ */
+function lowerPriority(niceness: number | undefined): void {
+  if (!niceness || niceness <= 0) return;
+  const target = Math.min(19, getPriority(process.ppid) + niceness);
+  let threads: number[] = [process.pid];
+  try {
+    threads = readdirSync('/proc/self/task').map(Number);
+  } catch {
+    // not Linux: setpriority on the pid covers the process
+  }
+  for (const tid of threads) {
+    try {
+      if (getPriority(tid) < target) setPriority(tid, target);
+    } catch {
+      // a thread that ended meanwhile, or a platform without priorities
+    }
+  }
+}
+
 function errorFields(error: unknown): { message: string; stack?: string } {
   if (error instanceof Error)
     return { message: error.message, ...(error.stack ? { stack: error.stack } : {}) };
@@ -106,6 +132,7 @@ async function main(): Promise<number> {
     await send({ type: 'fatal', ...errorFields(error) });
     return 2;
   }
+  lowerPriority(launch.niceness);
   const level = launch.logLevel ?? process.env.TRIBUTARY_LOG_LEVEL ?? 'info';
   const logger = pino({ level, base: { consumer: launch.name, replica: launch.replica, pid: process.pid } });
   let consumer: Awaited<ReturnType<typeof loadConsumer>>;

@@ -1,7 +1,7 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Column, Relation } from '../../core/change-event.ts';
 import { SourceSetupError } from '../../core/errors.ts';
-import { classifyPgError } from './postgres-errors.ts';
+import { LazyClient } from './lazy-client.ts';
 import { quoteIdent } from './replication-protocol.ts';
 import { formatTableName, type TableName } from './table-name.ts';
 import { TypeRegistry, unknownType } from './type-registry.ts';
@@ -48,37 +48,25 @@ export interface ChunkRead {
  * watermark messages around each chunk. Not safe for concurrent use: one reader per worker.
  */
 export class SnapshotReader {
-  private client: pg.Client | undefined;
+  private readonly client: LazyClient;
   private readonly types: TypeRegistry;
 
-  constructor(private readonly url: string) {
-    this.types = new TypeRegistry((sql, params) => this.connection().then((c) => c.query(sql, params)));
-  }
-
-  async connection(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const client = new pg.Client({
-      connectionString: this.url,
+  constructor(url: string) {
+    this.client = new LazyClient({
+      connectionString: url,
       application_name: 'tributary-snapshot',
       options: SESSION_SETTINGS,
       types: RAW_TEXT,
     });
-    client.on('error', () => {
-      if (this.client === client) this.client = undefined;
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      throw classifyPgError(error, this.url);
-    }
-    this.client = client;
-    return client;
+    this.types = new TypeRegistry((sql, params) => this.connection().then((c) => c.query(sql, params)));
   }
 
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+  connection(): Promise<pg.Client> {
+    return this.client.get();
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
   }
 
   /** Tables of a publication, as PostgreSQL lists them. */

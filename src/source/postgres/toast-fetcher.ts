@@ -1,6 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { ChangeEvent, Relation, SourceMessage, TupleValue } from '../../core/change-event.ts';
-import { classifyPgError } from './postgres-errors.ts';
+import { LazyClient } from './lazy-client.ts';
 import { quoteIdent } from './replication-protocol.ts';
 
 /** Keys per lookup query; a batch with more rows of one table runs several. */
@@ -24,38 +24,25 @@ interface TablePlan {
  */
 export class ToastFetcher {
   private readonly plans = new WeakMap<Relation, TablePlan>();
-  private client: pg.Client | undefined;
 
   /** `sessionOptions`: the replication connection's `options` (DateStyle, extra_float_digits...). */
-  constructor(
-    private readonly url: string,
-    private readonly sessionOptions: string,
-  ) {}
+  private readonly client: LazyClient;
 
-  /** Idempotent. */
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+  constructor(url: string, sessionOptions: string) {
+    this.client = new LazyClient({
+      connectionString: url,
+      application_name: 'tributary-toast',
+      options: sessionOptions,
+    });
   }
 
-  private async connection(): Promise<pg.Client> {
-    if (this.client) return this.client;
-    const client = new pg.Client({
-      connectionString: this.url,
-      application_name: 'tributary-toast',
-      options: this.sessionOptions,
-    });
-    client.on('error', () => {
-      if (this.client === client) this.client = undefined;
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      throw classifyPgError(error, this.url);
-    }
-    this.client = client;
-    return client;
+  /** Idempotent. */
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  private connection(): Promise<pg.Client> {
+    return this.client.get();
   }
 
   /** Replaces, in place, the change events of `messages` that miss a value. */
