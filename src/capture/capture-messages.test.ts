@@ -1,28 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LogicalMessage, Relation, SourceMessage } from '../core/change-event.ts';
 import { HEARTBEAT_PREFIX } from '../core/change-event.ts';
 import type { Lsn } from '../core/lsn.ts';
-import type { Source, SourceHandler } from '../core/source.ts';
-import { createEncoder } from '../encode/index.ts';
-import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
 import { Capture } from './capture.ts';
-
-/** Delivers fixed batches, then ends as a stopped source does. */
-class ScriptedSource implements Source {
-  acknowledged: Lsn = 0n;
-  constructor(private readonly batches: readonly (readonly SourceMessage[])[]) {}
-  async start(handler: SourceHandler): Promise<void> {
-    for (const batch of this.batches) await handler(batch);
-  }
-  acknowledge(lsn: Lsn): void {
-    if (lsn > this.acknowledged) this.acknowledged = lsn;
-  }
-  async stop(): Promise<void> {}
-}
+import {
+  begin,
+  commit,
+  logicalMessage,
+  runCapture,
+  ScriptedSource,
+  tempDataDirs,
+} from './capture-test-support.ts';
 
 const items: Relation = {
   id: 16384,
@@ -38,58 +26,30 @@ const insert = (id: number, lsn: Lsn): SourceMessage => ({
   kind: 'change',
   event: { op: 'c', relation: items, before: null, after: [String(id)], lsn },
 });
-const message = (prefix: string, text: string, lsn: Lsn, transactional: boolean): LogicalMessage => ({
-  kind: 'message',
-  transactional,
-  lsn,
-  prefix,
-  content: Buffer.from(text),
-});
-const begin: SourceMessage = { kind: 'begin', xid: 9, finalLsn: 200n, commitTimeUs: 1_700_000_000_000_000n };
-const commit: SourceMessage = {
-  kind: 'commit',
-  commitLsn: 200n,
-  endLsn: 210n,
-  commitTimeUs: 1_700_000_000_000_000n,
-};
+const message = (prefix: string, text: string, lsn: Lsn, transactional: boolean): LogicalMessage =>
+  logicalMessage(prefix, lsn, transactional, text);
 
 describe('Capture with logical messages', () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  const tempDir = tempDataDirs('tributary-capture-');
 
   async function run(dataDir: string, batches: SourceMessage[][]) {
-    const log = EmbeddedEventLog.open({ dataDir, durable: false });
     const source = new ScriptedSource(batches);
-    const capture = new Capture({
-      source,
-      log,
-      encoder: createEncoder({ format: 'debezium', topicPrefix: 't' }),
-      checkpointName: 'postgres:test',
-      serverName: 't',
-      database: 'db',
-      maxBatchRecords: 2,
-      logger: pino({ level: 'silent' }),
+    return runCapture(dataDir, source, { maxBatchRecords: 2 }, async (log) => {
+      const read = async (topic: string) =>
+        (await log.read(topic, 0, 0, 100)).map((r) => JSON.parse(r.value ?? 'null'));
+      return {
+        acknowledged: source.acknowledged,
+        position: await Capture.position(log, 'postgres:test'),
+        messages: (await read('t.message')).map((v) => Buffer.from(v.message.content, 'base64').toString()),
+        ids: (await read('t.public.items')).map((v) => v.after.id),
+      };
     });
-    await capture.run();
-    const read = async (topic: string) =>
-      (await log.read(topic, 0, 0, 100)).map((r) => JSON.parse(r.value ?? 'null'));
-    const result = {
-      acknowledged: source.acknowledged,
-      position: await Capture.position(log, 'postgres:test'),
-      messages: (await read('t.message')).map((v) => Buffer.from(v.message.content, 'base64').toString()),
-      ids: (await read('t.public.items')).map((v) => v.after.id),
-    };
-    await log.close();
-    return result;
   }
 
   it('writes messages exactly once when the stream is delivered again, also inside a resumed transaction', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tributary-capture-'));
-    dirs.push(dir);
+    const dir = tempDir();
     const standalone = message('audit', 'A', 100n, false);
-    const inTx = [begin, insert(1, 150n), message('outbox', 'm', 160n, true), insert(2, 170n)];
+    const inTx = [begin(), insert(1, 150n), message('outbox', 'm', 160n, true), insert(2, 170n)];
     // First run: the stream ends inside the transaction, after a batch of two records was written.
     const first = await run(dir, [[standalone], inTx]);
     expect(first.position).toEqual({ lsn: 100n, tx: { finalLsn: 200n, events: 2 } });
@@ -98,7 +58,7 @@ describe('Capture with logical messages', () => {
     // Second run: everything comes again from the stored position's start, then more.
     const second = await run(dir, [
       [standalone],
-      [...inTx, commit],
+      [...inTx, commit()],
       [message(HEARTBEAT_PREFIX, 'beat', 215n, true)],
       [message('audit', 'B', 220n, false), message(HEARTBEAT_PREFIX, 'beat', 230n, false)],
     ]);

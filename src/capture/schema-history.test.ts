@@ -1,39 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Column, Relation, SourceMessage } from '../core/change-event.ts';
 import type { Lsn } from '../core/lsn.ts';
-import type { Source, SourceHandler } from '../core/source.ts';
-import { createEncoder } from '../encode/index.ts';
-import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
-import { Capture } from './capture.ts';
+import { begin, commit, runCapture, ScriptedSource, tempDataDirs } from './capture-test-support.ts';
 import { readSchemaHistory, schemaHistoryTopic } from './schema-history.ts';
 
-class ScriptedSource implements Source {
-  constructor(private readonly batches: readonly (readonly SourceMessage[])[]) {}
-  async start(handler: SourceHandler): Promise<void> {
-    for (const batch of this.batches) await handler(batch);
-  }
-  acknowledge(): void {}
-  async stop(): Promise<void> {}
-}
-
-const int4: Column = {
-  name: 'id',
-  typeOid: 23,
+const column = (name: string, oid: number, typeName: string, isKey: boolean): Column => ({
+  name,
+  typeOid: oid,
   typeMod: -1,
-  isKey: true,
-  type: { kind: 'base', oid: 23, name: 'int4' },
-};
-const text: Column = {
-  name: 'name',
-  typeOid: 25,
-  typeMod: -1,
-  isKey: false,
-  type: { kind: 'base', oid: 25, name: 'text' },
-};
+  isKey,
+  type: { kind: 'base', oid, name: typeName },
+});
+const int4 = column('id', 23, 'int4', true);
+const text = column('name', 25, 'text', false);
 const v1: Relation = {
   id: 16384,
   schema: 'public',
@@ -54,48 +33,17 @@ const insert = (relation: Relation, id: number, lsn: Lsn): SourceMessage => ({
   kind: 'change',
   event: { op: 'c', relation, before: null, after: relation.columns.map(() => String(id)), lsn },
 });
-const begin = (finalLsn: Lsn): SourceMessage => ({
-  kind: 'begin',
-  xid: 9,
-  finalLsn,
-  commitTimeUs: 1_700_000_000_000_000n,
-});
-const commit = (commitLsn: Lsn): SourceMessage => ({
-  kind: 'commit',
-  commitLsn,
-  endLsn: commitLsn + 10n,
-  commitTimeUs: 1_700_000_000_000_000n,
-});
-
 describe('Capture with the schema history', () => {
-  const dirs: string[] = [];
-  afterEach(() => {
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
+  const dir = tempDataDirs('tributary-schema-');
 
   async function run(dataDir: string, batches: SourceMessage[][], maxBatchRecords = 2) {
-    const log = EmbeddedEventLog.open({ dataDir, durable: false });
-    const capture = new Capture({
-      source: new ScriptedSource(batches),
-      log,
-      encoder: createEncoder({ format: 'debezium', topicPrefix: 't' }),
-      checkpointName: 'postgres:test',
-      serverName: 't',
-      database: 'db',
-      maxBatchRecords,
-      schemaHistoryTopic: schemaHistoryTopic('t'),
-      logger: pino({ level: 'silent' }),
-    });
-    await capture.run();
-    const entries = await readSchemaHistory(log, { topicPrefix: 't', table: 'public.items' });
-    await log.close();
+    const entries = await runCapture(
+      dataDir,
+      new ScriptedSource(batches),
+      { maxBatchRecords, schemaHistoryTopic: schemaHistoryTopic('t') },
+      (log) => readSchemaHistory(log, { topicPrefix: 't', table: 'public.items' }),
+    );
     return entries.map((e) => [e.type, e.lsn, e.table.columns.map((c) => c.name).join(',')]);
-  }
-
-  function dir(): string {
-    const path = mkdtempSync(join(tmpdir(), 'tributary-schema-'));
-    dirs.push(path);
-    return path;
   }
 
   it('records each shape once when the stream comes again, also inside a resumed transaction', async () => {

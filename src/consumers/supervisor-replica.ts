@@ -114,10 +114,15 @@ export class ReplicaProcess {
     return this.state !== 'exited';
   }
 
-  /** Sends the complete set of partitions the replica owns from now on. */
+  /**
+   * Sends the complete set of partitions the replica keeps from now on. Partitions being revoked
+   * are left out: the worker handles messages in order, so an assignment listing one after its
+   * revoke would take it back while the supervisor hands it to another replica.
+   */
   assign(partitions: readonly PartitionKey[]): void {
     for (const p of partitions) this.owned.add(p);
-    this.#send({ type: 'assign', partitions: [...this.owned].sort().map(parsePartitionKey) });
+    const keep = [...this.owned].filter((p) => !this.isRevoking(p));
+    this.#send({ type: 'assign', partitions: keep.sort().map(parsePartitionKey) });
   }
 
   revoke(partitions: readonly PartitionKey[], id: number): void {

@@ -1,7 +1,10 @@
 import pg from 'pg';
+import { afterAll } from 'vitest';
+import type { RunningCapture } from '../../src/capture/capture-runner.ts';
 import type { StoredRecord } from '../../src/core/record.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import { readTopic } from '../support/capture-harness.ts';
+import { readTopic, tempDirs } from '../support/capture-harness.ts';
+import { createDatabase, type TestDatabase } from '../support/databases.ts';
 
 /** What a consumer replaying a topic ends with: the last value per key; deletes and tombstones remove. */
 export function replay(records: readonly StoredRecord[]): Map<string, unknown> {
@@ -92,4 +95,34 @@ export class Churn {
       await client.end();
     }
   }
+}
+
+/**
+ * What a `describe` block of snapshot tests starts, released after it (churns stopped, then
+ * captures, then databases dropped and directories removed). Tests push what they start into
+ * `captures` and `churns`.
+ */
+export function snapshotBed(version: number, prefix: string, extraSql = '') {
+  const dirs = tempDirs();
+  const dbs: TestDatabase[] = [];
+  const captures: RunningCapture[] = [];
+  const churns: Churn[] = [];
+  afterAll(async () => {
+    for (const c of churns) await c.stop();
+    for (const c of captures) await c.stop();
+    for (const db of dbs) await db.drop();
+    dirs.removeAll();
+  });
+  /** A fresh database whose `items (id, v, note)` holds rows 1..rows, then `extraSql` run. */
+  async function database(rows: number): Promise<TestDatabase> {
+    const db = await createDatabase(version, prefix);
+    dbs.push(db);
+    await db.query(`
+      create table items (id int primary key, v int not null, note text);
+      insert into items select g, 0, md5(g::text) from generate_series(1, ${rows}) g;
+      ${extraSql}
+    `);
+    return db;
+  }
+  return { dirs, captures, churns, database };
 }

@@ -1,43 +1,20 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningCapture } from '../../src/capture/capture-runner.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import {
-  captureConfig,
-  envelope,
-  readTopic,
-  runCapture,
-  tempDirs,
-  waitFor,
-} from '../support/capture-harness.ts';
+import { captureConfig, envelope, readTopic, runCapture, waitFor } from '../support/capture-harness.ts';
 import { cli } from '../support/cli.ts';
-import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
-import { Churn, replay, sameState, tableState } from './snapshot-support.ts';
+import { PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
+import { Churn, replay, sameState, snapshotBed, tableState } from './snapshot-support.ts';
 
 describe.each(PG_VERSIONS)('initial snapshot on PostgreSQL %i', (version) => {
-  const dirs = tempDirs();
-  const dbs: TestDatabase[] = [];
-  const captures: RunningCapture[] = [];
-  const churns: Churn[] = [];
-  afterAll(async () => {
-    for (const c of churns) await c.stop();
-    for (const c of captures) await c.stop();
-    for (const db of dbs) await db.drop();
-    dirs.removeAll();
-  });
-
-  async function database(rows: number): Promise<TestDatabase> {
-    const db = await createDatabase(version, 'snap');
-    dbs.push(db);
-    await db.query(`
-      create table items (id int primary key, v int not null, note text);
-      insert into items select g, 0, md5(g::text) from generate_series(1, ${rows}) g;
-      create table nokey (a int, b text);
+  const { dirs, captures, churns, database } = snapshotBed(
+    version,
+    'snap',
+    `create table nokey (a int, b text);
       alter table nokey replica identity full;
       insert into nokey select g, 'x' || g from generate_series(1, 250) g;
-      analyze items;
-    `);
-    return db;
-  }
+      analyze items;`,
+  );
 
   it('emits the existing rows as reads, then streams; racing writes converge to the table', async () => {
     const db = await database(4000);
@@ -99,26 +76,7 @@ describe.each(PG_VERSIONS)('initial snapshot on PostgreSQL %i', (version) => {
 });
 
 describe.each(PG_VERSIONS)('backfills and snapshot modes on PostgreSQL %i', (version) => {
-  const dirs = tempDirs();
-  const dbs: TestDatabase[] = [];
-  const captures: RunningCapture[] = [];
-  const churns: Churn[] = [];
-  afterAll(async () => {
-    for (const c of churns) await c.stop();
-    for (const c of captures) await c.stop();
-    for (const db of dbs) await db.drop();
-    dirs.removeAll();
-  });
-
-  async function database(rows: number): Promise<TestDatabase> {
-    const db = await createDatabase(version, 'backfill');
-    dbs.push(db);
-    await db.query(`
-      create table items (id int primary key, v int not null, note text);
-      insert into items select g, 0, md5(g::text) from generate_series(1, ${rows}) g;
-    `);
-    return db;
-  }
+  const { dirs, captures, churns, database } = snapshotBed(version, 'backfill');
 
   async function start(db: TestDatabase, dir: string, settings: Record<string, unknown>) {
     const running = await runCapture(

@@ -1,40 +1,22 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Supervisor } from '../../src/consumers/supervisor.ts';
-import {
-  distinctOffsets,
-  handled,
-  Producer,
-  startSupervisor,
-  writeConsumer,
-} from '../fixtures/consumers/supervisor-fixtures.ts';
-import { tempDirs, waitFor } from '../support/capture-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { distinctOffsets, handled, supervisorBed } from '../fixtures/consumers/supervisor-fixtures.ts';
+import { waitFor } from '../support/capture-harness.ts';
 import { cli, startCli } from '../support/cli.ts';
 
 const TOPIC = 'test.public.orders';
 const ENV: NodeJS.ProcessEnv = { TRIBUTARY_DATA_DIR: '', TRIBUTARY_CONSUMERS_DIR: '' };
-const dirs = tempDirs('supervisor-cli-');
-let supervisor: Supervisor | undefined;
-let producer: Producer | undefined;
-
-afterEach(async () => {
-  await supervisor?.stop(10_000);
-  await producer?.close();
-  supervisor = producer = undefined;
-  dirs.removeAll();
-});
+const bed = supervisorBed('supervisor-cli-');
 
 describe('tributary consumers and tributary logs', () => {
   it('lists the consumers, and scale/pause/resume/restart from another process reach the running supervisor', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'listed', { topics: [TOPIC] });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 100);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+    const { dataDir, consumersDir, supervisor } = await bed.run(
+      { listed: { topics: [TOPIC] } },
+      { preload: { topic: TOPIC, count: 100 } },
+    );
     await waitFor(() => handled(dataDir).length === 100, 'handled');
-    await waitFor(() => supervisor!.api.status('listed')?.lag.records === 0, 'lag 0');
+    await waitFor(() => supervisor.api.status('listed')?.lag.records === 0, 'lag 0');
     const table = await cli(['consumers', '--data-dir', dataDir], { env: ENV, cwd: consumersDir });
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trim().split('\n');
@@ -58,16 +40,16 @@ describe('tributary consumers and tributary logs', () => {
 
     const scale = await cli(['consumers', 'scale', 'listed', '3', '--data-dir', dataDir], { env: ENV });
     expect(scale.stdout).toBe('listed: 3 replicas\n');
-    await waitFor(() => supervisor!.api.status('listed')?.replicas.ready === 3, '3 replicas');
+    await waitFor(() => supervisor.api.status('listed')?.replicas.ready === 3, '3 replicas');
     expect((await cli(['consumers', 'pause', 'listed', '--data-dir', dataDir], { env: ENV })).code).toBe(0);
-    await waitFor(() => supervisor!.api.status('listed')?.replicas.live === 0, 'paused');
+    await waitFor(() => supervisor.api.status('listed')?.replicas.live === 0, 'paused');
     expect(supervisor.api.status('listed')!.state).toBe('paused');
     expect((await cli(['consumers', 'resume', 'listed', '--data-dir', dataDir], { env: ENV })).code).toBe(0);
-    await waitFor(() => supervisor!.api.status('listed')?.replicas.ready === 3, 'resumed with 3 replicas');
+    await waitFor(() => supervisor.api.status('listed')?.replicas.ready === 3, 'resumed with 3 replicas');
     const pids = supervisor.api.status('listed')!.pids;
     expect((await cli(['consumers', 'restart', 'listed', '--data-dir', dataDir], { env: ENV })).code).toBe(0);
     await waitFor(() => {
-      const s = supervisor!.api.status('listed')!;
+      const s = supervisor.api.status('listed')!;
       return s.generation === 1 && s.replicas.ready === 3 && s.pids.every((p) => !pids.includes(p)) && s;
     }, 'every replica replaced');
     expect(supervisor.api.status('listed')!.restarts).toBe(0);
@@ -80,15 +62,15 @@ describe('tributary consumers and tributary logs', () => {
   });
 
   it('writes structured per-consumer logs, rotates them by size, and `tributary logs` prints and follows them', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'chatty', {
-      topics: [TOPIC],
-      before: "for (const r of batch) console.log('handling offset ' + r.offset);",
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 600);
-    supervisor = await startSupervisor({ dataDir, consumersDir, logs: { maxBytes: 16_000, files: 2 } });
+    const { dataDir, producer } = await bed.run(
+      {
+        chatty: {
+          topics: [TOPIC],
+          before: "for (const r of batch) console.log('handling offset ' + r.offset);",
+        },
+      },
+      { preload: { topic: TOPIC, count: 600 }, logs: { maxBytes: 16_000, files: 2 } },
+    );
     await waitFor(() => handled(dataDir).length === 600, 'handled');
     const file = join(dataDir, 'logs', 'chatty.log');
     await waitFor(() => existsSync(`${file}.2`), 'two rotations');
@@ -116,7 +98,7 @@ describe('tributary consumers and tributary logs', () => {
       await waitFor(() => follow.stderr.length === 0 && follow.child.pid !== undefined, 'follower started');
       // New lines appear only once the follower is polling; keep producing until one shows.
       await waitFor(async () => {
-        await producer!.append(TOPIC, 5);
+        await producer.append(TOPIC, 5);
         await new Promise((r) => setTimeout(r, 100));
         return /handling offset (6\d\d|[7-9]\d\d)/.test(follow.stdout);
       }, 'followed line');

@@ -1,48 +1,35 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import type { Supervisor } from '../../src/consumers/supervisor.ts';
+import { describe, expect, it } from 'vitest';
 import {
   distinctOffsets,
   firstSeenOrderProblems,
+  type HandledRow,
   handled,
   keyOrderProblems,
-  Producer,
-  startSupervisor,
+  supervisorBed,
   writeConsumer,
 } from '../fixtures/consumers/supervisor-fixtures.ts';
-import { tempDirs, waitFor } from '../support/capture-harness.ts';
+import { waitFor } from '../support/capture-harness.ts';
 
 const TOPIC = 'test.public.orders';
-const dirs = tempDirs('supervisor-faults-');
-let supervisor: Supervisor | undefined;
-let producer: Producer | undefined;
-
-afterEach(async () => {
-  await supervisor?.stop(10_000);
-  await producer?.close();
-  supervisor = producer = undefined;
-  dirs.removeAll();
-});
+const bed = supervisorBed('supervisor-faults-');
 
 describe('supervisor faults', () => {
   it('restarts replicas killed with SIGKILL at random moments under load, and nothing is lost', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'victim', {
-      topics: [TOPIC],
-      options: 'replicas: 2, batch: { maxRecords: 10 }',
-      before: 'await new Promise((r) => setTimeout(r, 3));',
-    });
-    producer = new Producer(dataDir);
-    supervisor = await startSupervisor({
-      dataDir,
-      consumersDir,
-      settings: { crashLoopRestarts: 100, backoffInitialMs: 50, backoffMaxMs: 200 },
-    });
+    const { dataDir, producer, supervisor } = await bed.run(
+      {
+        victim: {
+          topics: [TOPIC],
+          options: 'replicas: 2, batch: { maxRecords: 10 }',
+          before: 'await new Promise((r) => setTimeout(r, 3));',
+        },
+      },
+      { settings: { crashLoopRestarts: 100, backoffInitialMs: 50, backoffMaxMs: 200 } },
+    );
     // Appends until the last kill: every kill happens under load.
     producer.start(TOPIC, 1_000_000, 20, 10);
     let kills = 0;
     while (kills < 5) {
-      await waitFor(() => (supervisor!.api.status('victim')?.replicas.ready ?? 0) >= 1, 'a ready replica');
+      await waitFor(() => (supervisor.api.status('victim')?.replicas.ready ?? 0) >= 1, 'a ready replica');
       const before = handled(dataDir).length;
       await waitFor(
         () => handled(dataDir).length > before + 20 + Math.floor(Math.random() * 100),
@@ -54,7 +41,7 @@ describe('supervisor faults', () => {
       kills++;
       // The next kill only once this one is seen, so that no kill lands on a process already dead.
       await waitFor(
-        () => supervisor!.api.status('victim')!.restarts > restarts,
+        () => supervisor.api.status('victim')!.restarts > restarts,
         `restart after kill ${kills}`,
       );
     }
@@ -68,33 +55,31 @@ describe('supervisor faults', () => {
     const rows = handled(dataDir);
     expect(distinctOffsets(rows)).toBe(total);
     expect(firstSeenOrderProblems(rows)).toEqual([]);
-    await waitFor(() => supervisor!.api.status('victim')?.state === 'running', 'running again');
+    await waitFor(() => supervisor.api.status('victim')?.state === 'running', 'running again');
     expect(supervisor.api.status('victim')!.restarts).toBeGreaterThanOrEqual(kills);
-    await waitFor(() => supervisor!.api.status('victim')?.lag.records === 0, 'lag 0');
+    await waitFor(() => supervisor.api.status('victim')?.lag.records === 0, 'lag 0');
     expect(await supervisor.metrics.text()).toMatch(
       /tributary_consumer_restarts_total\{consumer="victim"\} [5-9]/,
     );
   });
 
   it('rolls onto new code mid-stream when index.ts is rewritten: nothing lost or skipped, the new code handles the rest', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
     const spec = {
       topics: [TOPIC],
       options: 'replicas: 2, batch: { maxRecords: 10 }',
       before: 'await new Promise((r) => setTimeout(r, 3));',
     };
-    writeConsumer(consumersDir, 'rolling', { ...spec, version: 1 });
-    producer = new Producer(dataDir);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+    const { dataDir, consumersDir, producer, supervisor } = await bed.run({
+      rolling: { ...spec, version: 1 },
+    });
     // Appends until the update is complete: it happens mid-stream.
     producer.start(TOPIC, 1_000_000, 10, 10);
-    await waitFor(() => supervisor!.api.status('rolling')?.replicas.ready === 2, '2 replicas');
+    await waitFor(() => supervisor.api.status('rolling')?.replicas.ready === 2, '2 replicas');
     await waitFor(() => handled(dataDir).length > 200, 'version 1 handling');
     const v1 = supervisor.api.status('rolling')!.pids;
     writeConsumer(consumersDir, 'rolling', { ...spec, version: 2 });
     await waitFor(() => {
-      const s = supervisor!.api.status('rolling')!;
+      const s = supervisor.api.status('rolling')!;
       return s.replicas.ready === 2 && s.replicas.live === 2 && s.pids.every((p) => !v1.includes(p));
     }, 'both replicas replaced');
     await producer.stop();
@@ -103,6 +88,14 @@ describe('supervisor faults', () => {
     const total = producer.produced;
     await waitFor(() => handled(dataDir).length >= total, `${total} handled`, 90_000);
     const rows = handled(dataDir);
+    const seen = new Map<string, HandledRow>();
+    const twice = rows.flatMap((r) => {
+      const id = `${r.partition}:${r.offset}`;
+      const first = seen.get(id);
+      seen.set(id, r);
+      return first ? [{ first, again: r }] : [];
+    });
+    expect(twice, JSON.stringify(twice, null, 1)).toEqual([]);
     expect(rows).toHaveLength(total);
     expect(distinctOffsets(rows)).toBe(total);
     expect(keyOrderProblems(rows)).toEqual([]);
@@ -121,20 +114,20 @@ describe('supervisor faults', () => {
   });
 
   it('kills and restarts a hung handler', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    // Hangs once (a marker file remembers it), on the first batch holding seq 5 of a key.
-    writeConsumer(consumersDir, 'hangs', {
-      topics: [TOPIC],
-      prelude: "import { existsSync, writeFileSync } from 'node:fs';",
-      before: `if (batch.some((r) => r.value?.seq === 5) && !existsSync(launch.dataDir + '/hung-once')) {
+    const { dataDir, supervisor } = await bed.run(
+      {
+        // Hangs once (a marker file remembers it), on the first batch holding seq 5 of a key.
+        hangs: {
+          topics: [TOPIC],
+          prelude: "import { existsSync, writeFileSync } from 'node:fs';",
+          before: `if (batch.some((r) => r.value?.seq === 5) && !existsSync(launch.dataDir + '/hung-once')) {
         writeFileSync(launch.dataDir + '/hung-once', String(process.pid));
         await new Promise(() => {});
       }`,
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 200);
-    supervisor = await startSupervisor({ dataDir, consumersDir, settings: { hangTimeoutMs: 1500 } });
+        },
+      },
+      { preload: { topic: TOPIC, count: 200 }, settings: { hangTimeoutMs: 1500 } },
+    );
     await waitFor(() => distinctOffsets(handled(dataDir)) === 200, 'all handled after the restart', 60_000);
     const status = supervisor.api.status('hangs')!;
     expect(status.restarts).toBe(1);
@@ -143,21 +136,21 @@ describe('supervisor faults', () => {
   });
 
   it('restarts a replica that breaches its memory limit', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'hog', {
-      topics: [TOPIC],
-      options: 'memoryMb: 96',
-      prelude: "import { existsSync, writeFileSync } from 'node:fs';",
-      before: `if (!existsSync(launch.dataDir + '/hogged-once')) {
+    const { dataDir, supervisor } = await bed.run(
+      {
+        hog: {
+          topics: [TOPIC],
+          options: 'memoryMb: 96',
+          prelude: "import { existsSync, writeFileSync } from 'node:fs';",
+          before: `if (!existsSync(launch.dataDir + '/hogged-once')) {
         writeFileSync(launch.dataDir + '/hogged-once', '');
         const hoard = [];
         for (;;) hoard.push(new Array(100_000).fill(Math.random()));
       }`,
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 100);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+        },
+      },
+      { preload: { topic: TOPIC, count: 100 } },
+    );
     await waitFor(() => distinctOffsets(handled(dataDir)) === 100, 'all handled after the restart', 90_000);
     const status = supervisor.api.status('hog')!;
     expect(status.restarts).toBe(1);
@@ -166,21 +159,15 @@ describe('supervisor faults', () => {
   });
 
   it('marks a crash-looping consumer failed, with an alert, while another consumer keeps going', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'crasher', {
-      topics: [TOPIC],
-      prelude: "throw new Error('boom at start');",
-    });
-    writeConsumer(consumersDir, 'steady', { topics: [TOPIC] });
-    producer = new Producer(dataDir);
-    supervisor = await startSupervisor({
-      dataDir,
-      consumersDir,
-      settings: { crashLoopRestarts: 3, crashLoopWindowMs: 60_000, backoffInitialMs: 50 },
-    });
+    const { dataDir, consumersDir, producer, supervisor } = await bed.run(
+      {
+        crasher: { topics: [TOPIC], prelude: "throw new Error('boom at start');" },
+        steady: { topics: [TOPIC] },
+      },
+      { settings: { crashLoopRestarts: 3, crashLoopWindowMs: 60_000, backoffInitialMs: 50 } },
+    );
     producer.start(TOPIC, 1000, 20, 10);
-    await waitFor(() => supervisor!.api.status('crasher')?.state === 'failed', 'crasher failed');
+    await waitFor(() => supervisor.api.status('crasher')?.state === 'failed', 'crasher failed');
     const crasher = supervisor.api.status('crasher')!;
     expect(crasher.restarts).toBe(3);
     expect(crasher.replicas.live).toBe(0);
@@ -192,7 +179,7 @@ describe('supervisor faults', () => {
     expect(supervisor.api.status('steady')!).toMatchObject({ state: 'running', restarts: 0 });
     // Not spinning: still failed with the same restart count a few reconciles later.
     const seen = supervisor.api.status('crasher')!.updatedAt;
-    await waitFor(() => supervisor!.api.status('crasher')!.updatedAt > seen + 500, 'later status');
+    await waitFor(() => supervisor.api.status('crasher')!.updatedAt > seen + 500, 'later status');
     expect(supervisor.api.status('crasher')!).toMatchObject({ state: 'failed', restarts: 3 });
     // Fixing the code gives it a new chance.
     writeConsumer(consumersDir, 'crasher', { topics: [TOPIC] });

@@ -1,27 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Supervisor } from '../../src/consumers/supervisor.ts';
 import {
   distinctOffsets,
   handled,
   keyOrderProblems,
   overlaps,
-  Producer,
-  startSupervisor,
-  writeConsumer,
+  supervisorBed,
 } from '../fixtures/consumers/supervisor-fixtures.ts';
-import { tempDirs, waitFor } from '../support/capture-harness.ts';
+import { waitFor } from '../support/capture-harness.ts';
 
 const TOPIC = 'test.public.orders';
-const dirs = tempDirs('supervisor-');
-let supervisor: Supervisor | undefined;
-let producer: Producer | undefined;
-
-afterEach(async () => {
-  await supervisor?.stop(10_000);
-  await producer?.close();
-  supervisor = producer = undefined;
-  dirs.removeAll();
-});
+const bed = supervisorBed('supervisor-');
 
 function liveReplicas(s: Supervisor, name: string) {
   const st = s.api.status(name);
@@ -30,23 +19,18 @@ function liveReplicas(s: Supervisor, name: string) {
 
 describe('supervisor', () => {
   it('runs a consumer discovered from a folder and it processes the workload', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'order-totals', {
-      topics: [TOPIC],
-      before: "ctx.metrics.increment('seen', batch.length);",
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 300);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+    const { dataDir, supervisor } = await bed.run(
+      { 'order-totals': { topics: [TOPIC], before: "ctx.metrics.increment('seen', batch.length);" } },
+      { preload: { topic: TOPIC, count: 300 } },
+    );
     expect(supervisor.names).toEqual(['order-totals']);
     await waitFor(() => distinctOffsets(handled(dataDir)) === 300, '300 records handled');
     const rows = handled(dataDir);
     expect(rows).toHaveLength(300);
     expect(keyOrderProblems(rows)).toEqual([]);
-    await waitFor(() => supervisor!.api.status('order-totals')?.lag.records === 0, 'lag 0');
+    await waitFor(() => supervisor.api.status('order-totals')?.lag.records === 0, 'lag 0');
     await waitFor(
-      () => supervisor!.api.status('order-totals')?.counters.seen === 300,
+      () => supervisor.api.status('order-totals')?.counters.seen === 300,
       "the handler's counter",
     );
     const status = supervisor.api.status('order-totals')!;
@@ -58,24 +42,24 @@ describe('supervisor', () => {
   });
 
   it('scales 1 -> 3 -> 1 under load: per-key order kept, nothing lost, no partition handled by two replicas at once', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'scaler', {
-      topics: [TOPIC],
-      options: 'batch: { maxRecords: 10 }',
-      before: 'await new Promise((r) => setTimeout(r, 5));',
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 40);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+    const { dataDir, producer, supervisor } = await bed.run(
+      {
+        scaler: {
+          topics: [TOPIC],
+          options: 'batch: { maxRecords: 10 }',
+          before: 'await new Promise((r) => setTimeout(r, 5));',
+        },
+      },
+      { preload: { topic: TOPIC, count: 40 } },
+    );
     // Appends until the scale-down is done: both changes happen under load.
     producer.start(TOPIC, 1_000_000, 10, 20);
     await waitFor(() => handled(dataDir).length > 100, 'some records handled');
     supervisor.api.scale('scaler', 3);
-    await waitFor(() => liveReplicas(supervisor!, 'scaler')?.ready === 3, '3 ready replicas');
+    await waitFor(() => liveReplicas(supervisor, 'scaler')?.ready === 3, '3 ready replicas');
     await waitFor(() => new Set(handled(dataDir).map((r) => r.pid)).size >= 3, 'three replicas handling');
     supervisor.api.scale('scaler', 1);
-    await waitFor(() => liveReplicas(supervisor!, 'scaler')?.live === 1, 'back to 1 replica');
+    await waitFor(() => liveReplicas(supervisor, 'scaler')?.live === 1, 'back to 1 replica');
     await producer.stop();
     const total = producer.produced;
     await waitFor(() => handled(dataDir).length >= total, `${total} records handled`);
@@ -89,25 +73,24 @@ describe('supervisor', () => {
   });
 
   it('autoscales a replicas range on time lag: up while behind, back down once caught up', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'elastic', {
-      topics: [TOPIC],
-      options: 'replicas: { min: 1, max: 3 }, concurrency: 1, batch: { maxRecords: 5 }',
-      before: 'await new Promise((r) => setTimeout(r, 10));',
-    });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 1500);
-    supervisor = await startSupervisor({
-      dataDir,
-      consumersDir,
-      settings: { autoscale: { upLagSeconds: 1, downLagSeconds: 0.5, cooldownMs: 1000 } },
-    });
-    await waitFor(() => supervisor!.api.status('elastic')?.replicas.ready === 3, 'scaled up to 3');
+    const { dataDir, supervisor } = await bed.run(
+      {
+        elastic: {
+          topics: [TOPIC],
+          options: 'replicas: { min: 1, max: 3 }, concurrency: 1, batch: { maxRecords: 5 }',
+          before: 'await new Promise((r) => setTimeout(r, 10));',
+        },
+      },
+      {
+        preload: { topic: TOPIC, count: 1500 },
+        settings: { autoscale: { upLagSeconds: 1, downLagSeconds: 0.5, cooldownMs: 1000 } },
+      },
+    );
+    await waitFor(() => supervisor.api.status('elastic')?.replicas.ready === 3, 'scaled up to 3');
     expect(supervisor.api.status('elastic')!.autoscale).toEqual({ min: 1, max: 3 });
     await waitFor(() => handled(dataDir).length >= 1500, 'all handled', 90_000);
     await waitFor(
-      () => supervisor!.api.status('elastic')?.replicas.live === 1,
+      () => supervisor.api.status('elastic')?.replicas.live === 1,
       'scaled back down to 1',
       60_000,
     );
@@ -118,20 +101,18 @@ describe('supervisor', () => {
   });
 
   it('pauses and resumes a consumer', async () => {
-    const dataDir = dirs.make();
-    const consumersDir = dirs.make();
-    writeConsumer(consumersDir, 'pausable', { topics: [TOPIC] });
-    producer = new Producer(dataDir);
-    await producer.append(TOPIC, 50);
-    supervisor = await startSupervisor({ dataDir, consumersDir });
+    const { dataDir, producer, supervisor } = await bed.run(
+      { pausable: { topics: [TOPIC] } },
+      { preload: { topic: TOPIC, count: 50 } },
+    );
     await waitFor(() => handled(dataDir).length === 50, '50 handled');
     supervisor.api.pause('pausable');
     await waitFor(() => {
-      const s = supervisor!.api.status('pausable');
+      const s = supervisor.api.status('pausable');
       return s?.state === 'paused' && s.replicas.live === 0;
     }, 'paused with no replica');
     await producer.append(TOPIC, 70);
-    await waitFor(() => supervisor!.api.status('pausable')?.lag.records === 70, 'lag of 70 while paused');
+    await waitFor(() => supervisor.api.status('pausable')?.lag.records === 70, 'lag of 70 while paused');
     expect(handled(dataDir)).toHaveLength(50);
     supervisor.api.resume('pausable');
     await waitFor(() => handled(dataDir).length === 120, 'all handled after resume');

@@ -148,6 +148,37 @@ describe('ConsumerRunner', () => {
     expect(runner.assigned).toEqual([]);
   });
 
+  it('a revoke handles the records already read, so none finished lies above the committed offset', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const handled: number[] = [];
+    const { runner, store } = await setup(
+      [
+        { key: 'slow', value: {} },
+        { key: 'slow', value: {} },
+        { key: 'fast', value: {} },
+      ],
+      {
+        batch: { maxRecords: 1 },
+        concurrency: 8,
+        async handle(batch: StoredRecord[]) {
+          if (batch[0]!.offset === 0) await gate;
+          handled.push(batch[0]!.offset);
+        },
+      },
+    );
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    // Offset 2 (another key) is handled while 0 holds its lane and 1 waits behind it.
+    await until(() => handled.includes(2));
+    const revoked = runner.revoke([{ topic: 't', partition: 0 }]);
+    release();
+    await revoked;
+    expect(handled.sort()).toEqual([0, 1, 2]);
+    expect(store.committed('c')).toEqual([{ topic: 't', partition: 0, offset: 3 }]);
+  });
+
   it('a revoke sent right after an assignment waits for it: the partition is not kept', async () => {
     const handled: number[] = [];
     const { runner } = await setup([{ key: 'a', value: {} }], {

@@ -79,6 +79,8 @@ export class ConsumerRunner {
   #flushTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #lastProgressAt: number;
+  /** Revocations under way that handle the records already read before letting go (see `#revoke`). */
+  #draining = 0;
   /** Assignments and revocations, one after the other (see `#serially`). */
   #membership: Promise<void> = Promise.resolve();
 
@@ -212,8 +214,23 @@ export class ConsumerRunner {
     }
     await Promise.all(states.map((s) => s.reader));
     const keys = new Set(states.map((s) => s.key));
-    // Records waiting in lanes are dropped: they are not committed, the next owner reads them.
-    for (const lane of this.#lanes) lane.queue.remove((r) => keys.has(partitionKey(r.topic, r.partition)));
+    const ours = (r: StoredRecord) => keys.has(partitionKey(r.topic, r.partition));
+    // The records already read are handled before the partitions go. Lanes finish out of order:
+    // dropping the waiting ones would leave records of other keys handled above the committed
+    // offset, and the next owner would handle those again. Once the shutdown grace is over
+    // (handlers aborted), what still waits is dropped: the next owner reads it.
+    this.#draining++;
+    try {
+      for (const lane of this.#lanes) this.#pump(lane);
+      await this.#until(
+        () =>
+          states.every((s) => s.executing === 0) &&
+          (this.#abort.signal.aborted || !this.#lanes.some((lane) => lane.queue.some(ours))),
+      );
+    } finally {
+      this.#draining--;
+    }
+    for (const lane of this.#lanes) lane.queue.remove(ours);
     await this.#until(() => states.every((s) => s.executing === 0));
     this.#flush(states);
     for (const s of states) {
@@ -230,7 +247,10 @@ export class ConsumerRunner {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#resolveStopped();
-    const grace = setTimeout(() => this.#abort.abort(), this.#o.shutdownGraceMs ?? 5000);
+    const grace = setTimeout(() => {
+      this.#abort.abort();
+      this.#notify();
+    }, this.#o.shutdownGraceMs ?? 5000);
     try {
       // Read the partitions when the changes before this one are done: an assignment may be under way.
       await this.#serially(() => this.#revoke(this.assigned));
@@ -346,10 +366,12 @@ export class ConsumerRunner {
   }
 
   #pump(lane: Lane): void {
-    if (lane.running || lane.queue.size === 0 || this.#stopping) return;
+    if (lane.running || lane.queue.size === 0 || this.#abort.signal.aborted) return;
+    if (this.#stopping && this.#draining === 0) return;
     const now = this.#clock();
     const wait = this.#c.maxWaitMs - (now - lane.queue.since);
-    if (lane.queue.size < this.#c.maxRecords && wait > 0) {
+    // A revocation does not wait for batches to fill.
+    if (this.#draining === 0 && lane.queue.size < this.#c.maxRecords && wait > 0) {
       if (lane.timer === undefined) {
         lane.timer = setTimeout(() => {
           lane.timer = undefined;

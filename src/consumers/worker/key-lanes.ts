@@ -62,6 +62,12 @@ export class LaneQueue {
     return batch;
   }
 
+  /** Whether a waiting record matches. */
+  some(match: (record: StoredRecord) => boolean): boolean {
+    for (let i = this.#head; i < this.#items.length; i++) if (match(this.#items[i]!)) return true;
+    return false;
+  }
+
   /** Removes (and returns) the waiting records that match, keeping the order of the rest. */
   remove(match: (record: StoredRecord) => boolean): StoredRecord[] {
     const kept: StoredRecord[] = [];
