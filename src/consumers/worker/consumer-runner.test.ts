@@ -148,6 +148,46 @@ describe('ConsumerRunner', () => {
     expect(runner.assigned).toEqual([]);
   });
 
+  it('commits per partition when batches mix partitions, and a revoked one stops while the other goes on', async () => {
+    const seen: string[] = [];
+    const { runner, store, writer } = await setup(
+      Array.from({ length: 300 }, (_, i) => ({ key: `k${i % 5}`, value: { i } })),
+      {
+        topics: ['t', 'u'],
+        batch: { maxRecords: 50 },
+        concurrency: 2,
+        handle(batch: StoredRecord[]) {
+          for (const r of batch) seen.push(`${r.topic}/${r.offset}`);
+        },
+      },
+    );
+    const more = (topic: string, n: number) =>
+      writer.append(
+        Array.from({ length: n }, (_, i) => ({
+          topic,
+          key: `k${i % 5}`,
+          value: '{}',
+          headers: {},
+          timestamp: 0,
+        })),
+      );
+    await more('u', 200);
+    await runner.assign([
+      { topic: 't', partition: 0 },
+      { topic: 'u', partition: 0 },
+    ]);
+    const offsets = () => Object.fromEntries(store.committed('c').map((p) => [p.topic, p.offset]));
+    await until(() => offsets().t === 300 && offsets().u === 200);
+    expect(new Set(seen).size).toBe(500);
+    await runner.revoke([{ topic: 't', partition: 0 }]);
+    await more('t', 30);
+    await more('u', 40);
+    await until(() => offsets().u === 240);
+    expect(offsets().t).toBe(300);
+    expect(runner.assigned).toEqual([{ topic: 'u', partition: 0 }]);
+    expect(seen).toHaveLength(540);
+  });
+
   it('a revoke handles the records already read, so none finished lies above the committed offset', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {

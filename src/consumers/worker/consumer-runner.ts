@@ -62,6 +62,8 @@ export class ConsumerRunner {
   readonly #c: ResolvedConsumer;
   readonly #clock: () => number;
   readonly #partitions = new Map<string, PartitionState>();
+  /** The same states by topic, then partition: found per record without building a key string. */
+  readonly #byTopic = new Map<string, Map<number, PartitionState>>();
   readonly #lanes: Lane[];
   readonly #laneMode: LaneMode;
   readonly #maxBuffered: number;
@@ -191,6 +193,12 @@ export class ConsumerRunner {
         reader: Promise.resolve(),
       };
       this.#partitions.set(key, state);
+      let byPartition = this.#byTopic.get(state.ref.topic);
+      if (byPartition === undefined) {
+        byPartition = new Map();
+        this.#byTopic.set(state.ref.topic, byPartition);
+      }
+      byPartition.set(state.ref.partition, state);
       state.reader = this.#read(state);
       this.#o.logger.info(
         { topic: ref.topic, partition: ref.partition, offset: start },
@@ -235,6 +243,9 @@ export class ConsumerRunner {
     this.#flush(states);
     for (const s of states) {
       this.#partitions.delete(s.key);
+      const byPartition = this.#byTopic.get(s.ref.topic);
+      byPartition?.delete(s.ref.partition);
+      if (byPartition?.size === 0) this.#byTopic.delete(s.ref.topic);
       this.#o.logger.info(
         { topic: s.ref.topic, partition: s.ref.partition, offset: s.committed },
         'partition revoked',
@@ -334,10 +345,16 @@ export class ConsumerRunner {
       }
       backoff = min;
       const now = this.#clock();
+      const lanes = this.#lanes;
+      // One lane for the whole read when lanes go by partition (or there is one lane).
+      const single =
+        lanes.length === 1 || this.#laneMode === 'partition'
+          ? lanes[laneOf(records[0]!, lanes.length, this.#laneMode)]!
+          : undefined;
+      const progress = state.progress;
       for (const r of records) {
-        state.progress.add(r.offset);
-        const lane = this.#lanes[laneOf(r, this.#lanes.length, this.#laneMode)]!;
-        lane.queue.push(r, now);
+        progress.add(r.offset);
+        (single ?? lanes[laneOf(r, lanes.length, 'key')]!).queue.push(r, now);
       }
       state.nextRead = records[records.length - 1]!.offset + 1;
       for (const lane of this.#lanes) this.#pump(lane);
@@ -390,16 +407,30 @@ export class ConsumerRunner {
     });
   }
 
+  #stateOf(record: StoredRecord): PartitionState | undefined {
+    return this.#byTopic.get(record.topic)?.get(record.partition);
+  }
+
   async #execute(batch: StoredRecord[]): Promise<void> {
-    const states = batch.map((r) => this.#partitions.get(partitionKey(r.topic, r.partition))!);
-    for (const s of states) s.executing++;
+    // Records per partition in this batch (a batch holds records of few partitions).
+    const states = new Map<PartitionState, number>();
+    let last: PartitionState | undefined;
+    for (const r of batch) {
+      if (last === undefined || last.ref.partition !== r.partition || last.ref.topic !== r.topic) {
+        last = this.#stateOf(r)!;
+      }
+      states.set(last, (states.get(last) ?? 0) + 1);
+    }
+    for (const [s, n] of states) s.executing += n;
     this.#inFlight += batch.length;
-    const finished = new Set<StoredRecord>();
     try {
       const ok = await this.#handler!.run(batch, (records) => {
+        let state: PartitionState | undefined;
         for (const r of records) {
-          finished.add(r);
-          this.#partitions.get(partitionKey(r.topic, r.partition))?.progress.finish(r.offset);
+          if (state === undefined || state.ref.partition !== r.partition || state.ref.topic !== r.topic) {
+            state = this.#stateOf(r);
+          }
+          state?.progress.finish(r.offset);
         }
       });
       this.#lastProgressAt = this.#clock();
@@ -409,9 +440,9 @@ export class ConsumerRunner {
     } catch (error) {
       this.#o.onFatal?.(error instanceof Error ? error : new Error(String(error)));
     } finally {
-      for (const s of states) s.executing--;
+      for (const [s, n] of states) s.executing -= n;
       this.#inFlight -= batch.length;
-      for (const s of new Set(states)) s.wake();
+      for (const s of states.keys()) s.wake();
       this.#scheduleFlush();
       this.#notify();
     }

@@ -49,4 +49,24 @@ describe('PartitionProgress', () => {
     }
     expect(p.committable).toBe(n);
   });
+
+  it('finds offsets across gaps and ignores offsets finished twice or never added', () => {
+    const p = new PartitionProgress(0);
+    for (const o of [3, 4, 9, 10, 11, 20]) p.add(o);
+    expect(p.committable).toBe(3);
+    p.finish(10);
+    p.finish(10);
+    p.finish(5);
+    expect(p.inFlight).toBe(5);
+    p.finish(3);
+    p.finish(9);
+    expect(p.committable).toBe(4);
+    p.finish(4);
+    expect(p.committable).toBe(11);
+    p.finish(20);
+    p.finish(11);
+    expect(p.committable).toBe(21);
+    expect(p.inFlight).toBe(0);
+    expect(p.outstanding).toBe(0);
+  });
 });
