@@ -4,6 +4,7 @@ import type { SchemaMessage, SourceMessage } from '../../core/change-event.ts';
 import { DecodeError, type TributaryError } from '../../core/errors.ts';
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import type { Source, SourceHandler } from '../../core/source.ts';
+import { LazyClient } from './lazy-client.ts';
 import { type DecodedMessage, PgOutputDecoder } from './pgoutput-decoder.ts';
 import { checkSourceUrl, classifyPgError } from './postgres-errors.ts';
 import { readColumnDetails } from './relation-catalog.ts';
@@ -80,7 +81,7 @@ export class PostgresSource implements Source {
     lastHeartbeatLsn: 0n,
   };
   private readonly types: TypeRegistry;
-  private catalog: pg.Client | undefined;
+  private readonly catalog: LazyClient;
   private stream: ReplicationStream | undefined;
   private replication: pg.Client | undefined;
   private acknowledged: Lsn;
@@ -103,6 +104,7 @@ export class PostgresSource implements Source {
     checkSlotName(options.slot);
     checkPublicationName(options.publication);
     this.acknowledged = options.startLsn ?? 0n;
+    this.catalog = new LazyClient({ connectionString: options.url, application_name: 'tributary' });
     this.clock = options.clock ?? (() => BigInt(Date.now()) * 1000n);
     this.types = new TypeRegistry((sql, params) => this.catalogClient().then((c) => c.query(sql, params)));
     this.toast = options.toastFetch ? new ToastFetcher(options.url, SESSION_SETTINGS) : undefined;
@@ -402,8 +404,7 @@ export class PostgresSource implements Source {
         ]);
       }
       await this.closeConnections();
-      await this.catalog?.end().catch(() => undefined);
-      this.catalog = undefined;
+      await this.catalog.close();
       await this.toast?.close();
     })();
     return this.stopped;
@@ -416,18 +417,7 @@ export class PostgresSource implements Source {
     if (client) await client.end().catch(() => undefined);
   }
 
-  private async catalogClient(): Promise<pg.Client> {
-    if (this.catalog) return this.catalog;
-    const client = new pg.Client({ connectionString: this.options.url, application_name: 'tributary' });
-    client.on('error', () => {
-      if (this.catalog === client) this.catalog = undefined;
-    });
-    try {
-      await client.connect();
-    } catch (error) {
-      throw classifyPgError(error, this.options.url);
-    }
-    this.catalog = client;
-    return client;
+  private catalogClient(): Promise<pg.Client> {
+    return this.catalog.get();
   }
 }
