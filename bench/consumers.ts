@@ -266,14 +266,7 @@ async function captureWithGroups(
     await capture?.stop();
     await Promise.all(workers.map((w) => w.kill9()));
     await db.end();
-    const a = new pg.Client(serverUrl);
-    await a.connect();
-    await a.query(
-      'select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active',
-      [name],
-    );
-    await a.query(`drop database if exists ${name} with (force)`);
-    await a.end();
+    await dropBenchDatabase(serverUrl, name);
     d.remove();
   }
 }
@@ -449,14 +442,7 @@ async function endToEnd(
       await run.exited;
     }
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
-    const a = new pg.Client(serverUrl);
-    await a.connect();
-    await a.query(
-      'select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active',
-      [name],
-    );
-    await a.query(`drop database if exists ${name} with (force)`);
-    await a.end();
+    await dropBenchDatabase(serverUrl, name);
     d.remove();
   }
 }
@@ -671,3 +657,18 @@ console.log(
 const w = [0, 1, 2].map((i) => Math.max(...results.map((r) => r[i]!.length), 8));
 for (const r of results)
   console.log(`${r[0].padEnd(w[0]!)}  ${r[1].padStart(w[1]!)}  ${r[2].padStart(w[2]!)}`);
+
+/** Drops a bench database and the slots left on it (capture stopped, so none is active). */
+async function dropBenchDatabase(serverUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client(serverUrl);
+  await admin.connect();
+  try {
+    await admin.query(
+      'select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1 and not active',
+      [name],
+    );
+    await admin.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await admin.end();
+  }
+}

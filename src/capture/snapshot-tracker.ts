@@ -271,12 +271,20 @@ export class SnapshotTracker {
     chunk.next = next;
   }
 
+  /** A table without open windows leaves the map, so that `observe` can skip every event. */
+  private closeWindow(table: string, chunk: Chunk): void {
+    const open = this.windows.get(table);
+    if (!open) return;
+    open.delete(chunk);
+    if (open.size === 0) this.windows.delete(table);
+  }
+
   /** Forgets a chunk whose high watermark may not have been written. */
   discard(chunkId: string): void {
     const chunk = this.chunks.get(chunkId);
     if (!chunk) return;
     this.chunks.delete(chunkId);
-    this.windows.get(tableKey(chunk.table.name.schema, chunk.table.name.table))?.delete(chunk);
+    this.closeWindow(tableKey(chunk.table.name.schema, chunk.table.name.table), chunk);
     chunk.done();
   }
 
@@ -291,6 +299,8 @@ export class SnapshotTracker {
 
   /** Records the key of a streamed change of a table with an open chunk window. */
   observe(event: ChangeEvent): void {
+    // The usual case, streaming with no snapshot under way, costs nothing per event.
+    if (this.sinceStart.size === 0 && this.windows.size === 0) return;
     const table = tableKey(event.relation.schema, event.relation.table);
     const changed = this.sinceStart.get(table);
     if (changed && event.op !== 't' && event.relation.keyIndexes.length > 0) {
@@ -353,7 +363,7 @@ export class SnapshotTracker {
       open.add(chunk);
       return null;
     }
-    this.windows.get(key)?.delete(chunk);
+    this.closeWindow(key, chunk);
     const rows = chunk.rows ?? [];
     const indexes = chunk.table.keyIndexes;
     const streamed = chunk.job.state.kind === 'initial' ? this.sinceStart.get(key) : undefined;

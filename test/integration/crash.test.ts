@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Capture } from '../../src/capture/capture.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import { envelope, readTopic, recordCount, tempDir, waitFor } from '../support/capture-harness.ts';
+import { envelope, readTopic, recordCountIn, tempDir, waitFor } from '../support/capture-harness.ts';
 import { startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
@@ -119,20 +119,7 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
     // Small batches, so that kills also land in the middle of large transactions.
     const env = { TRIBUTARY_MAX_BATCH_RECORDS: '300' };
     const workload = new AuditedWorkload(db.url);
-    // Before the first run creates it, the log does not exist: count 0.
-    const count = async () => {
-      let log: EmbeddedEventLog;
-      try {
-        log = EmbeddedEventLog.open({ dataDir: dir.path, readonly: true });
-      } catch {
-        return 0;
-      }
-      try {
-        return await recordCount(log, TOPIC);
-      } finally {
-        await log.close();
-      }
-    };
+    const count = () => recordCountIn(dir.path, TOPIC);
     let kills = 0;
     try {
       for (; kills < KILLS; kills++) {

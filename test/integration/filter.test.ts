@@ -9,7 +9,7 @@ import {
   captureConfig,
   envelope,
   readTopic,
-  recordCount,
+  recordCountIn,
   runCapture,
   tempDirs,
   waitFor,
@@ -179,19 +179,7 @@ describe.each(PG_VERSIONS)('filtering and privacy on PostgreSQL %i', (version) =
     ];
     // Small batches: the transaction is written in many pieces, so the kill lands inside it.
     const env = { TRIBUTARY_MAX_BATCH_RECORDS: '20', TRIBUTARY_SKIP_OPERATIONS: 'd' };
-    const count = async () => {
-      let log: EmbeddedEventLog;
-      try {
-        log = EmbeddedEventLog.open({ dataDir, readonly: true });
-      } catch {
-        return 0;
-      }
-      try {
-        return await recordCount(log, topic);
-      } finally {
-        await log.close();
-      }
-    };
+    const count = () => recordCountIn(dataDir, topic);
     const first = startCli(args, { env });
     await waitFor(
       async () =>

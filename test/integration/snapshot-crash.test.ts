@@ -1,7 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Capture } from '../../src/capture/capture.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import { envelope, readTopic, recordCount, tempDirs, waitFor } from '../support/capture-harness.ts';
+import {
+  envelope,
+  readTopic,
+  recordCount,
+  recordCountIn,
+  tempDirs,
+  waitFor,
+} from '../support/capture-harness.ts';
 import { type CliProcess, cli, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
@@ -35,19 +42,7 @@ describe.each(PG_VERSIONS)('snapshot across kill -9 on PostgreSQL %i', (version)
       TRIBUTARY_SNAPSHOT_MAX_PARALLEL_CHUNKS: '1',
       TRIBUTARY_HTTP_PORT: '0',
     };
-    const inLog = async () => {
-      let log: EmbeddedEventLog;
-      try {
-        log = EmbeddedEventLog.open({ dataDir: dir, readonly: true });
-      } catch {
-        return 0;
-      }
-      try {
-        return await recordCount(log, TOPIC);
-      } finally {
-        await log.close();
-      }
-    };
+    const inLog = () => recordCountIn(dir, TOPIC);
 
     // The position stored with the log lists no unfinished snapshot job.
     const snapshotDone = async () => {

@@ -80,6 +80,21 @@ export async function recordCount(log: EventLog, topic: string): Promise<number>
   return info ? info.partitions.reduce((n, p) => n + p.endOffset - p.startOffset, 0) : 0;
 }
 
+/** Records of a topic in a data directory, opened read-only; 0 before the first run creates the log. */
+export async function recordCountIn(dataDir: string, topic: string): Promise<number> {
+  let log: EmbeddedEventLog;
+  try {
+    log = EmbeddedEventLog.open({ dataDir, readonly: true });
+  } catch {
+    return 0;
+  }
+  try {
+    return await recordCount(log, topic);
+  } finally {
+    await log.close();
+  }
+}
+
 /** Waits until a topic holds at least `count` records and returns them all. */
 export async function waitForRecords(
   log: EventLog,
