@@ -7,6 +7,7 @@
  *     [--backlogs 100000,1000000] [--behind-seconds 8]
  *     [--niceness 10] [--e2e-rate 2000] [--e2e-seconds 20] [--e2e-connections 4]
  *     [--follow-rates 50000,5000] [--only noop,pgsink,latency,follow,capture,e2e,backlog]
+ *     [--diag] [--syscalls]
  *
  * 1. no-op: records/s through a consumer whose handler does nothing (batches of 500, 4 lanes).
  * 2. PostgreSQL transactional sink: each batch upserts its rows into a table and writes the
@@ -22,8 +23,15 @@
  *    with `--groups` no-op groups (each reading as fast as it can), all reading the same topic
  *    while capture writes it. Capture's records/s is taken from its restart to the last record
  *    durable in the log.
- *    Every round runs the three modes back to back; the medians over the rounds are printed last.
- *    Replicas run at `--niceness` (10, the default of `consumers.niceness`; 0 = capture's priority).
+ *    Every round runs the modes back to back (in reverse order every other round); the medians over
+ *    the rounds are printed last, with the median of the per-round changes (each round's rate
+ *    against that round's rate without groups).
+ *    Replicas run at `--niceness` (10, the default of `consumers.niceness`; 0 = capture's priority;
+ *    above 0 the worker also puts itself in the SCHED_IDLE class, see worker/priority.ts).
+ *    `--diag` prints, per round, where the capture process spent the window (its main thread's run
+ *    time and run-queue wait from /proc schedstat, context switches, the walsender's CPU, the
+ *    machine's busy share, the log's largest WAL file); `--syscalls` also writes a `perf trace -s`
+ *    summary of the capture process to /tmp/syscalls-<mode>-<round>.txt (slows it down).
  * e2e: end-to-end latency from the source commit to the handler's start. `tributary run` (a real
  *    capture, durable log, and its supervisor running one consumer replica) follows a database
  *    into which `--e2e-connections` connections commit `--e2e-rate` single-row transactions per
@@ -34,7 +42,8 @@
  *    backlog behind it (the worker buffers at most a bounded number of records per partition).
  * Memory: the worker's peak RSS (VmHWM).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -67,6 +76,8 @@ const { values } = parseArgs({
     'e2e-connections': { type: 'string', default: '4' },
     'e2e-synchronous-commit': { type: 'string', default: 'on' },
     'follow-rates': { type: 'string', default: '50000,5000' },
+    diag: { type: 'boolean', default: false },
+    syscalls: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.records);
@@ -106,6 +117,82 @@ function peakRssMb(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** Run time and run-queue wait (ns) of a thread or process (`/proc/.../schedstat`). */
+function schedstat(path: string): { run: number; wait: number } {
+  try {
+    const [run, wait] = readFileSync(path, 'utf8').split(' ').map(Number);
+    return { run: run!, wait: wait! };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
+}
+
+function contextSwitches(path: string): { voluntary: number; involuntary: number } {
+  try {
+    const status = readFileSync(path, 'utf8');
+    return {
+      voluntary: Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
+      involuntary: Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0),
+    };
+  } catch {
+    return { voluntary: 0, involuntary: 0 };
+  }
+}
+
+/** Machine-wide busy and total jiffies (`/proc/stat`), to tell whether both cores were saturated. */
+function machineJiffies(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: total - cpu[3]! - cpu[4]!, total };
+}
+
+/**
+ * `--diag`: where the capture process (this one: capture runs in the bench process) spends the
+ * capture window — its main thread's run time and run-queue wait, its context switches, all its
+ * threads' CPU, the walsender's CPU and the log's WAL file size.
+ */
+function captureProbe(dataDir: string) {
+  const main = `/proc/self/task/${process.pid}`;
+  const s0 = schedstat(`${main}/schedstat`);
+  const c0 = contextSwitches(`${main}/status`);
+  const cpu0 = process.cpuUsage();
+  const m0 = machineJiffies();
+  let walsender: number | undefined;
+  let walsender0 = 0;
+  let walMax = 0;
+  const wal = join(dataDir, 'log.sqlite-wal');
+  return {
+    hasWalsender: () => walsender !== undefined,
+    setWalsender(pid: number) {
+      walsender = pid;
+      walsender0 = cpuSeconds(pid);
+    },
+    sample() {
+      try {
+        walMax = Math.max(walMax, statSync(wal).size);
+      } catch {
+        // no WAL yet
+      }
+    },
+    report(seconds: number): string {
+      const s1 = schedstat(`${main}/schedstat`);
+      const c1 = contextSwitches(`${main}/status`);
+      const cpu = process.cpuUsage(cpu0);
+      const m1 = machineJiffies();
+      const busy = (m1.busy - m0.busy) / (m1.total - m0.total);
+      return [
+        `main thread run ${((s1.run - s0.run) / 1e9).toFixed(2)} s, runqueue wait ${((s1.wait - s0.wait) / 1e9).toFixed(2)} s`,
+        `vol/invol cs ${c1.voluntary - c0.voluntary}/${c1.involuntary - c0.involuntary}`,
+        `process CPU ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s (sys ${(cpu.system / 1e6).toFixed(2)})`,
+        `walsender CPU ${walsender === undefined ? '?' : (cpuSeconds(walsender) - walsender0).toFixed(2)} s`,
+        `machine busy ${(busy * 100).toFixed(0)} %`,
+        `WAL max ${(walMax / 1e6).toFixed(0)} MB`,
+        `wall ${seconds.toFixed(2)} s`,
+      ].join(', ');
+    },
+  };
 }
 
 async function fill(dataDir: string, count = N): Promise<EmbeddedEventLog> {
@@ -245,11 +332,57 @@ async function captureWithGroups(
     }
     await Promise.all(workers.map((w) => w.ready()));
     const cpuBefore = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0);
+    const probe = values.diag ? captureProbe(d.path) : undefined;
+    if (probe && workers.length > 0) {
+      const pid = workers[0]!.child.pid!;
+      const threads = readdirSync(`/proc/${pid}/task`).map((t) =>
+        readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' '),
+      );
+      const autogroup = (p: number | 'self') => {
+        try {
+          return readFileSync(`/proc/${p}/autogroup`, 'utf8').trim();
+        } catch {
+          return 'no autogroup';
+        }
+      };
+      console.error(
+        `[diag] capture ${autogroup('self')}; replica ${autogroup(pid)}, its threads' nice ${[...new Set(threads.map((f) => f[16]))].join(',')}, policy ${[...new Set(threads.map((f) => f[38]))].join(',')} (5 = SCHED_IDLE)`,
+      );
+    }
+    // `--syscalls`: system calls of this process (capture) during the window, counted and timed by
+    // `perf trace -s` (per thread; lower overhead than strace, which stops the process at each call).
+    const tracer = values.syscalls
+      ? spawn('perf', ['trace', '-s', '-o', join(d.path, 'syscalls.txt'), '-p', String(process.pid)], {
+          stdio: 'ignore',
+        })
+      : undefined;
+    if (tracer) await new Promise((r) => setTimeout(r, 500));
     const started = performance.now();
     capture = await startCapture(config, { logger });
     const log = capture.log;
-    await waitFor(async () => (await recordCount(log, topic)) >= rows, `${rows} records captured`, 600_000);
+    await waitFor(
+      async () => {
+        if (probe) {
+          probe.sample();
+          if (!probe.hasWalsender()) {
+            const pid = await db.query<{ pid: number }>(
+              'select active_pid as pid from pg_replication_slots where database = current_database() and active',
+            );
+            if (pid.rows[0]) probe.setWalsender(pid.rows[0].pid);
+          }
+        }
+        return (await recordCount(log, topic)) >= rows;
+      },
+      `${rows} records captured`,
+      600_000,
+    );
     const seconds = (performance.now() - started) / 1000;
+    if (probe) console.error(`[diag] ${mode} round ${round}: ${probe.report(seconds)}`);
+    if (tracer) {
+      tracer.kill('SIGINT');
+      await new Promise((r) => tracer!.once('exit', r));
+      writeFileSync(`/tmp/syscalls-${mode}-${round}.txt`, readFileSync(join(d.path, 'syscalls.txt')));
+    }
     const groupsCpu = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0) - cpuBefore;
     let consumed = '-';
     if (groups > 0) {
@@ -579,7 +712,8 @@ try {
     const modes = values.modes.split(',') as ('none' | 'slow' | 'no-op')[];
     const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
     for (let round = 1; round <= Number(values.rounds); round++) {
-      for (const mode of modes) {
+      // Every other round runs the modes in reverse, so that neither is always first.
+      for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
         const r = await captureWithGroups(cluster.url(), mode === 'none' ? 0 : groups, mode, round);
         rates.get(mode)!.push(r.rate);
         results.push([
@@ -591,13 +725,21 @@ try {
         ]);
       }
     }
-    const base = median(rates.get('none') ?? []);
+    const none = rates.get('none') ?? [];
+    const base = median(none);
     for (const mode of modes) {
       const m = median(rates.get(mode)!);
+      // Paired: each round's rate against the same round's rate without groups (run next to it),
+      // so that a slow spell of a shared machine weighs on both sides of the ratio.
+      const paired = none.length
+        ? median(rates.get(mode)!.map((rate, i) => (rate - none[i]!) / none[i]!)) * 100
+        : Number.NaN;
       results.push([
         `capture median, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups (niceness ${NICENESS})`}`,
         `${Math.round(m).toLocaleString('en')} records/s`,
-        mode === 'none' || !base ? '-' : `${(((m - base) / base) * 100).toFixed(1)} % vs none`,
+        mode === 'none' || !base
+          ? '-'
+          : `${(((m - base) / base) * 100).toFixed(1)} % vs none (median of rounds: ${paired.toFixed(1)} %)`,
       ]);
     }
   }

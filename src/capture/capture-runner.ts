@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { TributaryConfig } from '../config/config-schema.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, isTributaryError } from '../core/errors.ts';
 import { formatLsn } from '../core/lsn.ts';
 import { createEncoder } from '../encode/index.ts';
 import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
@@ -97,14 +97,16 @@ export async function startCapture(
     const recreated = await prepareSource(source, createSource, setup);
     if (recreated) ({ source, stored: position } = recreated);
     snapshots = await setUpSnapshots({ ...setup, stored: position });
+    const encoderOptions = {
+      format: config.format,
+      topicPrefix: config.topicPrefix,
+      tombstones: config.tombstones,
+    } as const;
     capture = new Capture({
       source,
       log,
-      encoder: createEncoder({
-        format: config.format,
-        topicPrefix: config.topicPrefix,
-        tombstones: config.tombstones,
-      }),
+      encoder: createEncoder(encoderOptions),
+      encoderOptions,
       checkpointName,
       serverName: config.topicPrefix,
       database: await source.database(),
@@ -197,4 +199,38 @@ export async function startCapture(
     });
   }
   return { capture, source, log, done, snapshots: snapshots.tracker, slotState: () => slot, stop };
+}
+
+/**
+ * Waits until `until` settles (a signal) or capture ends. With `source.onSlotLost = resnapshot`, a
+ * slot lost while streaming does not end it: the capture is stopped and started again, and the
+ * start finds the slot lost, recreates it and snapshots every table (as at start-up).
+ * `restarted` is told of each new capture. Returns the capture running at the end; rethrows any
+ * other failure.
+ */
+export async function keepCapturing(
+  first: RunningCapture,
+  config: TributaryConfig,
+  options: StartCaptureOptions,
+  until: Promise<unknown>,
+  restarted: (running: RunningCapture) => void,
+): Promise<RunningCapture> {
+  let running = first;
+  for (;;) {
+    const ended = await Promise.race([until, running.done]).then(
+      () => null,
+      (error: unknown) => ({ error }),
+    );
+    if (!ended) return running;
+    const { error } = ended;
+    if (!isTributaryError(error) || error.code !== 'SLOT_LOST' || config.source.onSlotLost !== 'resnapshot')
+      throw error;
+    options.logger.warn(
+      { err: error },
+      'replication slot lost while streaming; source.onSlotLost=resnapshot: restarting capture, which recreates the slot and snapshots every table again',
+    );
+    await running.stop();
+    running = await startCapture(config, options);
+    restarted(running);
+  }
 }

@@ -11,8 +11,10 @@ import type { Encoder, EventContext } from '../core/encoder.ts';
 import { LogError } from '../core/errors.ts';
 import type { EventLog } from '../core/event-log.ts';
 import { formatLsn, type Lsn, parseLsn } from '../core/lsn.ts';
-import type { AppendRecord } from '../core/record.ts';
+import type { AppendItem } from '../core/record.ts';
 import type { Source } from '../core/source.ts';
+import { copyRowBatch, copyRowTuples, snapshotMarker, toRowsContext } from '../encode/copy-row-batch.ts';
+import type { EncoderOptions } from '../encode/index.ts';
 import { WATERMARK_PREFIX } from '../source/postgres/snapshot-reader.ts';
 import type { EventTransform } from './event-filter.ts';
 import { SchemaHistory } from './schema-history.ts';
@@ -63,6 +65,12 @@ export interface CaptureOptions {
   readonly source: Source;
   readonly log: EventLog;
   readonly encoder: Encoder;
+  /**
+   * The options `encoder` was created with. Given, a snapshot chunk is stored as one row batch
+   * rendered at read time by an encoder made from them (src/encode/copy-row-batch.ts); absent,
+   * its rows are encoded at once like streamed changes.
+   */
+  readonly encoderOptions?: EncoderOptions;
   /** Checkpoint key in the log: one per slot. */
   readonly checkpointName: string;
   readonly serverName: string;
@@ -141,7 +149,7 @@ export class Capture {
    * path stays cheap, read by the metrics at scrape time.
    */
   readonly eventsByTable = new Map<Relation, Partial<Record<Op, number>>>();
-  private pending: AppendRecord[] = [];
+  private pending: AppendItem[] = [];
   private tx: OpenTransaction | undefined;
   private skipping = false;
   /** End LSN of the last transaction fully handed to `pending` or the log. */
@@ -330,29 +338,61 @@ export class Capture {
    * At a high watermark, the chunk's rows that no streamed change touched become read events in
    * the watermark's transaction. They are not counted in `tx.events`: the watermark's
    * transaction holds nothing else and is never written in pieces (no flush before its commit).
+   * When the filter leaves the table's read events as they are, the rows go to the log as one
+   * row batch (rendered when read); otherwise each row is filtered and encoded now.
    */
   private snapshotChunk(message: LogicalMessage, tx: OpenTransaction): void {
     const chunk = this.options.snapshots?.watermark(message);
     if (!chunk) return;
     this.onlyWatermarks = false;
-    const { filter, encoder } = this.options;
-    chunk.events.forEach((read, i) => {
+    const { rows, relation } = chunk;
+    if (rows.count === 0) return;
+    const { filter, encoder, encoderOptions } = this.options;
+    const context = this.context(tx, 1);
+    const probe = { op: 'r', relation, before: null, after: [], lsn: message.lsn } as const;
+    if (encoderOptions && (!filter || filter.apply(probe) === probe)) {
+      this.pending.push(
+        copyRowBatch(
+          {
+            v: 2,
+            encoder: encoderOptions,
+            relation,
+            lsn: message.lsn.toString(),
+            context: toRowsContext(context),
+            firstOrder: 1,
+            snapshot: chunk.snapshot,
+            lastIsFinal: chunk.lastIsFinal,
+          },
+          rows,
+        ),
+      );
+      this.stats.events += rows.count;
+      this.count(relation, 'r', rows.count);
+      return;
+    }
+    copyRowTuples(rows).forEach((after, i) => {
+      const read = { op: 'r', relation, before: null, after, lsn: message.lsn } as const;
       const event = filter ? filter.apply(read) : read;
       if (event === null) return;
       encoder.encode(
         event,
-        { ...this.context(tx, i + 1), totalOrder: i + 1, snapshot: chunk.snapshotMarker(i) },
+        {
+          ...context,
+          totalOrder: i + 1,
+          dataCollectionOrder: i + 1,
+          snapshot: snapshotMarker(chunk, i, rows.count),
+        },
         this.pending,
       );
       this.stats.events++;
-      this.count(read.relation, event.op);
+      this.count(relation, event.op);
     });
   }
 
-  private count(relation: Relation, op: Op): void {
+  private count(relation: Relation, op: Op, n = 1): void {
     const counts = this.eventsByTable.get(relation);
-    if (counts) counts[op] = (counts[op] ?? 0) + 1;
-    else this.eventsByTable.set(relation, { [op]: 1 });
+    if (counts) counts[op] = (counts[op] ?? 0) + n;
+    else this.eventsByTable.set(relation, { [op]: n });
   }
 
   private context(tx: OpenTransaction, dataCollectionOrder: number): EventContext {
@@ -394,13 +434,14 @@ export class Capture {
     const append = this.options.log
       .append(records, { source: this.options.checkpointName, position: encodePosition(position) })
       .then(() => {
-        this.stats.records += records.length;
+        const count = recordCount(records);
+        this.stats.records += count;
         this.stats.appends++;
         if (position.lsn > this.stats.durableLsn) {
           this.stats.durableLsn = position.lsn;
           this.stats.lastCommitTimeUs = commitTimeUs;
           this.options.source.acknowledge(position.lsn);
-          if (commitTimeUs > 0n) this.options.observer?.durable(commitTimeUs, records.length);
+          if (commitTimeUs > 0n) this.options.observer?.durable(commitTimeUs, count);
         }
       });
     this.inFlight = append;
@@ -412,4 +453,11 @@ export class Capture {
   async settle(): Promise<void> {
     await this.inFlight;
   }
+}
+
+/** Records in a list of log items (a row batch holds several). */
+function recordCount(items: readonly AppendItem[]): number {
+  let count = 0;
+  for (const item of items) count += 'kind' in item ? item.count : 1;
+  return count;
 }

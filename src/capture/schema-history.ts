@@ -12,7 +12,7 @@ import type { SchemaMessage } from '../core/change-event.ts';
 import { LogError } from '../core/errors.ts';
 import type { EventLog } from '../core/event-log.ts';
 import { formatLsn } from '../core/lsn.ts';
-import type { AppendRecord, StoredRecord } from '../core/record.ts';
+import type { AppendItem, StoredRecord } from '../core/record.ts';
 import { formatTableName, parseTableName, type TableName } from '../source/postgres/table-name.ts';
 import { diffShapes, type SchemaDiff, sameShape, shapeOf, type TableShape } from './schema-history-diff.ts';
 
@@ -91,7 +91,7 @@ export class SchemaHistory {
   }
 
   /** Appends a history record to `out` if the shape is new for its table. */
-  observe(message: SchemaMessage, context: ShapeContext, out: AppendRecord[]): void {
+  observe(message: SchemaMessage, context: ShapeContext, out: AppendItem[]): void {
     const shape = shapeOf(message);
     const key = keyOf(shape);
     const previous = this.last.get(key);

@@ -85,6 +85,7 @@ export async function setUpSnapshots(
     tracker,
     chunkRows: config.snapshot.chunkRows,
     maxParallelChunks: config.snapshot.maxParallelChunks,
+    initialChunks: config.snapshot.initialChunks,
     logger,
   });
   return { tracker, workers };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChangeEvent, Relation } from '../core/change-event.ts';
+import { copyRowTuples, frameLines } from '../encode/copy-row-batch.ts';
 import type { SnapshotTable } from '../source/postgres/snapshot-reader.ts';
 import { decodePosition, encodePosition } from './capture.ts';
 import { wantsFullSnapshot } from './snapshot-setup.ts';
@@ -63,21 +64,14 @@ describe('SnapshotTracker', () => {
     tracker.watermark(message(chunk.low));
     tracker.observe(change('u', '2'));
     tracker.observe(change('d', '3'));
-    tracker.fill(
-      chunk.id,
-      [
-        ['1', '0'],
-        ['2', '0'],
-        ['3', '0'],
-      ],
-      null,
-    );
+    tracker.fill(chunk.id, frameLines(['1\t0', '2\t0', '3\t0']), null);
     const out = tracker.watermark(message(chunk.high))!;
-    expect(out.events.map((e) => e.after?.[0])).toEqual(['1']);
-    expect(out.snapshotMarker(0)).toBe('incremental');
+    expect(copyRowTuples(out.rows).map((row) => row[0])).toEqual(['1']);
+    expect(out.snapshot).toBe('incremental');
+    expect(out.lastIsFinal).toBe(false);
     expect(tracker.progress()?.jobs[0]?.rows).toBe(0);
     tracker.rollback(); // the stream restarted: the watermark comes again
-    expect(tracker.watermark(message(chunk.high))!.events).toHaveLength(1);
+    expect(tracker.watermark(message(chunk.high))!.rows.count).toBe(1);
     tracker.commit();
     expect(tracker.progress()).toBeUndefined();
     expect(tracker.status()[0]).toMatchObject({ state: 'done', rows: 1 });

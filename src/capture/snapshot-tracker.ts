@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ChangeEvent, LogicalMessage, Tuple } from '../core/change-event.ts';
-import type { EventContext } from '../core/encoder.ts';
+import type { ChangeEvent, LogicalMessage, Relation, Tuple } from '../core/change-event.ts';
+import { type CopyRows, filterCopyRows } from '../encode/copy-row-batch.ts';
 import type { ChunkCursor, SnapshotTable } from '../source/postgres/snapshot-reader.ts';
 import { formatTableName, parseTableName, type TableName } from '../source/postgres/table-name.ts';
 import { RateMeter } from './capture-status.ts';
@@ -40,10 +40,15 @@ export interface SnapshotJobStatus {
   readonly error?: string;
 }
 
-/** The rows of a chunk to encode at its high watermark, as read events, with their `source.snapshot`. */
-export interface SnapshotChunkEvents {
-  readonly events: readonly ChangeEvent[];
-  snapshotMarker(index: number): EventContext['snapshot'];
+/** The rows of a chunk to write at its high watermark as read events (`op: r`). */
+export interface SnapshotChunkRows {
+  readonly relation: Relation;
+  /** The rows no streamed change touched, in COPY text format. */
+  readonly rows: CopyRows;
+  /** `source.snapshot` of the rows: `true` (initial snapshot) or `incremental` (backfill)... */
+  readonly snapshot: 'true' | 'incremental';
+  /** ...except the last row of an initial snapshot's last chunk: `last`. */
+  readonly lastIsFinal: boolean;
 }
 
 interface Job {
@@ -65,7 +70,7 @@ interface Chunk {
   /** Keys (JSON of their text values) changed by streamed events between the watermarks. */
   readonly changed: Set<string>;
   truncated: boolean;
-  rows: (string | null)[][] | undefined;
+  rows: CopyRows | undefined;
   next: ChunkCursor | null;
   done: () => void;
 }
@@ -264,7 +269,7 @@ export class SnapshotTracker {
   }
 
   /** The chunk's rows, read between the watermarks; `next` null = the job's last chunk. */
-  fill(chunkId: string, rows: (string | null)[][], next: ChunkCursor | null): void {
+  fill(chunkId: string, rows: CopyRows, next: ChunkCursor | null): void {
     const chunk = this.chunks.get(chunkId);
     if (!chunk) return;
     chunk.rows = rows;
@@ -346,7 +351,7 @@ export class SnapshotTracker {
   }
 
   /** Handles a watermark; at a high one, returns the chunk's surviving rows as read events. */
-  watermark(message: LogicalMessage): SnapshotChunkEvents | null {
+  watermark(message: LogicalMessage): SnapshotChunkRows | null {
     let content: WatermarkContent;
     try {
       content = JSON.parse(message.content.toString('utf8')) as WatermarkContent;
@@ -364,31 +369,23 @@ export class SnapshotTracker {
       return null;
     }
     this.closeWindow(key, chunk);
-    const rows = chunk.rows ?? [];
+    const rows = chunk.rows ?? { data: Buffer.alloc(0), count: 0 };
     const indexes = chunk.table.keyIndexes;
     const streamed = chunk.job.state.kind === 'initial' ? this.sinceStart.get(key) : undefined;
     const kept = chunk.truncated
-      ? []
+      ? { data: Buffer.alloc(0), count: 0 }
       : indexes.length === 0 || (chunk.changed.size === 0 && !streamed?.size)
         ? rows
-        : rows.filter((row) => {
-            const k = keyOf(row, indexes);
+        : filterCopyRows(rows, (fields) => {
+            const k = keyOf(fields, indexes);
             return !chunk.changed.has(k) && !streamed?.has(k);
           });
-    const relation = chunk.table.relation;
-    const events: ChangeEvent[] = kept.map((row) => ({
-      op: 'r',
-      relation,
-      before: null,
-      after: row as Tuple,
-      lsn: message.lsn,
-    }));
     const job = chunk.job;
     const final = chunk.next === null;
     this.pending.push(() => {
       if (!this.chunks.has(chunk.id)) return;
       this.chunks.delete(chunk.id);
-      job.state = { ...job.state, cursor: chunk.next, rows: job.state.rows + kept.length };
+      job.state = { ...job.state, cursor: chunk.next, rows: job.state.rows + kept.count };
       if (final && job.status === 'running') {
         job.status = 'done';
         this.sinceStart.delete(key);
@@ -398,9 +395,10 @@ export class SnapshotTracker {
     });
     const initial = job.state.kind === 'initial';
     return {
-      events,
-      snapshotMarker: (index) =>
-        initial ? (final && index === events.length - 1 ? 'last' : 'true') : 'incremental',
+      relation: chunk.table.relation,
+      rows: kept,
+      snapshot: initial ? 'true' : 'incremental',
+      lastIsFinal: initial && final,
     };
   }
 

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { startCapture } from '../capture/capture-runner.ts';
+import { keepCapturing, startCapture } from '../capture/capture-runner.ts';
 import { loadConfig } from '../config/config-loader.ts';
 import { startConsumers } from '../consumers/supervisor-config.ts';
 import { attachConsumers, captureDeps, startControlPlaneFromConfig } from '../server/control-plane.ts';
@@ -22,12 +22,10 @@ export function registerRun(program: Command): void {
     const out = (line: string) => process.stderr.write(`${line}\n`);
     const server = await startControlPlaneFromConfig(config, logger, out);
     if (server) out(`dashboard: ${server.url} (API ${server.url}api, metrics ${server.url}metrics)`);
+    const options = { logger, ...(server ? { observer: server.metrics.captureObserver } : {}) };
     let running: Awaited<ReturnType<typeof startCapture>>;
     try {
-      running = await startCapture(config, {
-        logger,
-        ...(server ? { observer: server.metrics.captureObserver } : {}),
-      });
+      running = await startCapture(config, options);
     } catch (error) {
       await server?.stop();
       throw error;
@@ -57,11 +55,14 @@ export function registerRun(program: Command): void {
           shown = text !== null;
         }, 500)
       : undefined;
-    const signal = untilSignal();
-    const outcome = await Promise.race([
-      signal.then((s) => ({ signal: s })),
-      running.done.then(() => ({ signal: null })),
-    ]).catch(async (error: unknown) => {
+    let received: string | null = null;
+    const signal = untilSignal().then((s) => {
+      received = s;
+    });
+    running = await keepCapturing(running, config, options, signal, (restarted) => {
+      running = restarted;
+      server?.attach(captureDeps(restarted, config));
+    }).catch(async (error: unknown) => {
       // The capture failed: the replicas still drain before the error is reported.
       await consumers.stop();
       throw error;
@@ -70,7 +71,7 @@ export function registerRun(program: Command): void {
     if (shown) progress.done();
     // Consumers first: their replicas drain and commit, then the capture makes its last batch durable.
     await consumers.stop();
-    logger.info({ signal: outcome.signal }, 'stopping capture');
+    logger.info({ signal: received }, 'stopping capture');
     await server?.stop();
     await running.stop();
     await running.done;

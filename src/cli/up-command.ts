@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createSchema, Workload } from '../../examples/ecommerce/workload.ts';
-import { type RunningCapture, startCapture } from '../capture/capture-runner.ts';
+import { keepCapturing, type RunningCapture, startCapture } from '../capture/capture-runner.ts';
 import { loadConfig } from '../config/config-loader.ts';
 import type { Supervisor } from '../consumers/supervisor.ts';
 import { startConsumers } from '../consumers/supervisor-config.ts';
@@ -59,11 +59,9 @@ export function registerUp(program: Command): void {
       // Stop in order: the workload, then the capture (final append and acknowledgement), then
       // PostgreSQL; also when capture failed, so that nothing is left running.
       try {
-        running = await startCapture(config, {
-          logger,
-          ...(server ? { observer: server.metrics.captureObserver } : {}),
-        });
-        const capture = running;
+        const options = { logger, ...(server ? { observer: server.metrics.captureObserver } : {}) };
+        running = await startCapture(config, options);
+        let capture = running;
         server?.attach(captureDeps(running, config));
         out(
           `capturing into ${config.dataDir} (slot ${config.source.slot}); read records with: npx tributary read <topic> --data-dir ${config.dataDir}`,
@@ -78,7 +76,11 @@ export function registerUp(program: Command): void {
             `${snapshot ? `${snapshot} · ` : ''}${capture.source.stats.connected ? 'streaming' : 'connecting'} · ${s.transactions.toLocaleString('en')} tx · ${s.records.toLocaleString('en')} records · lsn ${formatLsn(s.durableLsn)}${workload ? ` · workload ${workload.stats.committed.toLocaleString('en')} tx` : ''}`,
           );
         }, 500);
-        await Promise.race([untilSignal(), running.done]);
+        running = await keepCapturing(running, config, options, untilSignal(), (restarted) => {
+          running = restarted;
+          capture = restarted;
+          server?.attach(captureDeps(restarted, config));
+        });
         clearInterval(timer);
         progress.done();
         out('stopping ...');

@@ -165,6 +165,8 @@ export class ConsumerSupervisor {
       if (r.state === 'starting' && now - r.startedAt > this.#s.startTimeoutMs) {
         r.kill(`not ready within ${this.#s.startTimeoutMs} ms`);
       } else if (r.state === 'ready' || r.state === 'stopping') {
+        // Replicas run below the capture: one that only waits for a CPU is starved, not hung.
+        if (r.starvation.sample(now)) continue;
         if (now - r.lastHeartbeatAt > this.#s.heartbeatTimeoutMs) {
           r.kill(`no heartbeat for ${now - r.lastHeartbeatAt} ms`);
         } else if (r.inFlight > 0 && now - r.lastProgressAt > this.#s.hangTimeoutMs) {

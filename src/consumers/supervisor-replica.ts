@@ -10,6 +10,7 @@ import type {
   WorkerToSupervisor,
 } from './consumer-protocol.ts';
 import { type PartitionKey, parsePartitionKey } from './partition-assignment.ts';
+import { StarvationProbe } from './starvation.ts';
 
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
 
@@ -56,6 +57,8 @@ export class ReplicaProcess {
   /** Why the supervisor killed it (hang, lost heartbeat...), or the worker's fatal message. */
   failure: string | undefined;
   memoryExceeded = false;
+  /** Sampled at each health check: a replica waiting for a CPU is not killed for silence. */
+  readonly starvation: StarvationProbe;
   readonly #spawn: ReplicaSpawn;
 
   constructor(spawn: ReplicaSpawn) {
@@ -87,6 +90,7 @@ export class ReplicaProcess {
         // see above
       }
     }
+    this.starvation = new StarvationProbe(this.child.pid);
     this.#capture('stdout');
     this.#capture('stderr');
     this.child.on('message', (message) => {

@@ -1,6 +1,6 @@
 import type { ChangeEvent, LogicalMessage } from './change-event.ts';
 import type { Lsn } from './lsn.ts';
-import type { AppendRecord } from './record.ts';
+import type { AppendItem } from './record.ts';
 
 /** Where an event sits in its transaction and in the source, for the envelope's metadata. */
 export interface EventContext {
@@ -41,7 +41,7 @@ export interface StandaloneMessageContext {
  */
 export interface Encoder {
   /** Appends the event's records (e.g. a delete and its tombstone) to `out`. */
-  encode(event: ChangeEvent, context: EventContext, out: AppendRecord[]): void;
+  encode(event: ChangeEvent, context: EventContext, out: AppendItem[]): void;
   /**
    * Appends the record of a `pg_logical_emit_message` message. A transactional message gets its
    * transaction's `EventContext` (it is counted in `totalOrder` like a change event), a
@@ -50,7 +50,7 @@ export interface Encoder {
   encodeMessage(
     message: LogicalMessage,
     context: EventContext | StandaloneMessageContext,
-    out: AppendRecord[],
+    out: AppendItem[],
   ): void;
   /** The topic a table's events go to. */
   topicFor(schema: string, table: string): string;

@@ -1,4 +1,4 @@
-import type { AppendRecord, PartitionOffset, StoredRecord, TopicPartition } from './record.ts';
+import type { AppendItem, PartitionOffset, StoredRecord, TopicPartition } from './record.ts';
 
 /**
  * The source position stored with the records. `source` names the capture (one per slot);
@@ -42,8 +42,12 @@ export interface PartitionLag extends TopicPartition {
  * - Only one writer appends at a time; `append` calls must not overlap.
  */
 export interface EventLog {
-  /** Appends records (creating topics on first use) and stores the checkpoint with them. */
-  append(records: readonly AppendRecord[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]>;
+  /**
+   * Appends records and row batches, in list order (creating topics on first use), and stores the
+   * checkpoint with them. Returns the stored records; a batch kept as one blob contributes none
+   * (a log may instead store a batch as its rendered records, which it then returns).
+   */
+  append(items: readonly AppendItem[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]>;
   /** The last checkpoint stored for `source`, or `null` if none. */
   checkpoint(source: string): Promise<Checkpoint | null>;
   /** Up to `max` records of one partition starting at `offset` (fewer at the end). */

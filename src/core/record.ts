@@ -16,6 +16,25 @@ export interface AppendRecord extends Record {
   readonly partition?: number;
 }
 
+/**
+ * Several records of one partition stored as one opaque blob and rendered at read time by a
+ * registered codec (see docs/embedded-log.md, "Row batches"). Offsets are dense as for records.
+ */
+export interface AppendBatch {
+  readonly kind: 'batch';
+  readonly topic: string;
+  /** Records in the batch (≥ 1). */
+  readonly count: number;
+  /** Timestamp of every record of the batch (ms since epoch), used by retention. */
+  readonly timestamp: number;
+  /** Name of the codec that renders the records (see src/log/batch-codecs.ts). */
+  readonly codec: string;
+  /** Codec-specific text (e.g. JSON), stored as is. */
+  readonly header: string;
+  readonly data: Uint8Array;
+}
+export type AppendItem = AppendRecord | AppendBatch;
+
 /** A record as stored, with its place in the log. Offsets start at 0 in each partition. */
 export interface StoredRecord extends Record {
   readonly partition: number;

@@ -48,6 +48,12 @@ describe.each(PG_VERSIONS)('logical messages, key changes and TOAST on PostgreSQ
       alter table docs alter column body set storage external;
     `);
     running = await runCapture(config());
+    // The (empty) tables' initial snapshot done first: a snapshot still running at the restart
+    // below would resume without the keys the stream carried before it (see README, known limits).
+    await waitFor(
+      () => running.snapshots.status().every((job) => job.state === 'done'),
+      'the initial snapshot to finish',
+    );
   });
 
   afterAll(async () => {

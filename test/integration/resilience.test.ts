@@ -13,6 +13,7 @@ import {
 } from '../support/capture-harness.ts';
 import { startCli } from '../support/cli.ts';
 import { clusterUrl, createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
+import { CuttableProxy } from '../support/pg-proxy.ts';
 
 /** Peak resident memory of a process, from the kernel. */
 function peakRssMb(pid: number): number {
@@ -160,6 +161,46 @@ describe.each(PG_VERSIONS)('resilience on PostgreSQL %i', (version) => {
       expect(values.every((v, i) => v === i)).toBe(true);
     } finally {
       await running.stop();
+    }
+  });
+
+  it('retries a first stream that drops after START_REPLICATION, before any data arrived', async () => {
+    const u = new URL(db.url);
+    const proxy = new CuttableProxy(u.hostname, Number(u.port), { muteAfterReplicationStart: true });
+    await proxy.open();
+    const running = await runCapture(
+      captureConfig(proxy.through(db.url), dir(), {
+        'source.slot': 'first_drop',
+        'source.tables': 'public.small',
+        'source.heartbeatIntervalMs': 0,
+      }),
+    );
+    let stopped: unknown;
+    running.done.catch((error: unknown) => {
+      stopped = error;
+    });
+    try {
+      // Streaming, and the server's bytes withheld: nothing has reached the capture.
+      await waitFor(() => running.source.stats.connected, 'the stream to start');
+      expect(proxy.muted).toBe(1);
+      expect(running.source.stats.reconnects).toBe(0);
+      await proxy.cut();
+      await waitFor(() => running.source.stats.reconnects >= 1 || stopped, 'a reconnect attempt');
+      expect(stopped).toBeUndefined();
+      proxy.muteAfterReplicationStart = false;
+      await proxy.open();
+      await db.query('insert into small (v) values (-1)');
+      await waitFor(
+        async () =>
+          (await readTopic(running.log, 'tributary.public.small')).some(
+            (r) => JSON.parse(r.value!).after.v === -1,
+          ),
+        'the row written after the reconnect',
+      );
+      expect(stopped).toBeUndefined();
+    } finally {
+      await running.stop();
+      await proxy.cut();
     }
   });
 

@@ -4,8 +4,7 @@
  * Exit codes: 0 after `stop`/SIGTERM/SIGINT or when the parent goes away, 1 on a fatal error
  * (bad module or definition: reported in a `fatal` message first), 2 without a valid launch.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { getPriority, setPriority } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ConfigError } from '../../core/errors.ts';
@@ -19,6 +18,7 @@ import type {
 import { ConsumerStore } from '../consumer-store.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { describeConsumer, loadConsumer } from './load-consumer.ts';
+import { lowerPriority } from './priority.ts';
 
 /** Resolves once the message is written, or at once when the parent is gone (never hangs). */
 function send(message: WorkerToSupervisor): Promise<void> {
@@ -59,31 +59,6 @@ process.on('message', (m: SupervisorToWorker) => {
   else if (handle) handle(m);
   else pending.push(m);
 });
-
-/**
- * Runs every thread of this process (the JavaScript thread, V8's garbage collector threads, the
- * libuv pool) `niceness` above the parent's priority, so that a busy machine favours the capture.
- * The supervisor lowers the main thread right after the fork; on Linux a priority is per thread,
- * and the threads Node started before that keep the parent's, hence this pass over
- * `/proc/self/task`. Elsewhere the process-wide call suffices. Failures leave a thread as it is.
- */
-function lowerPriority(niceness: number | undefined): void {
-  if (!niceness || niceness <= 0) return;
-  const target = Math.min(19, getPriority(process.ppid) + niceness);
-  let threads: number[] = [process.pid];
-  try {
-    threads = readdirSync('/proc/self/task').map(Number);
-  } catch {
-    // not Linux: setpriority on the pid covers the process
-  }
-  for (const tid of threads) {
-    try {
-      if (getPriority(tid) < target) setPriority(tid, target);
-    } catch {
-      // a thread that ended meanwhile, or a platform without priorities
-    }
-  }
-}
 
 function errorFields(error: unknown): { message: string; stack?: string } {
   if (error instanceof Error)
@@ -132,9 +107,15 @@ async function main(): Promise<number> {
     await send({ type: 'fatal', ...errorFields(error) });
     return 2;
   }
-  lowerPriority(launch.niceness);
+  // Below the capture (see priority.ts): the supervisor already lowered the main thread's niceness.
+  const lowered = lowerPriority(launch.niceness);
   const level = launch.logLevel ?? process.env.TRIBUTARY_LOG_LEVEL ?? 'info';
   const logger = pino({ level, base: { consumer: launch.name, replica: launch.replica, pid: process.pid } });
+  if (lowered) {
+    void lowered.autogroup.then((autogroup) =>
+      logger.debug({ niceness: lowered.niceness, idle: lowered.idle, autogroup }, 'priority lowered'),
+    );
+  }
   let consumer: Awaited<ReturnType<typeof loadConsumer>>;
   try {
     consumer = await loadConsumer(launch.name, launch.module);

@@ -1,9 +1,10 @@
 import { LogError } from '../../core/errors.ts';
 import type { Checkpoint } from '../../core/event-log.ts';
-import type { AppendRecord, StoredRecord } from '../../core/record.ts';
+import type { AppendBatch, AppendItem, AppendRecord, StoredRecord } from '../../core/record.ts';
+import { batchCodec } from '../batch-codecs.ts';
 import { partitionForKey } from '../partitioner.ts';
-import { MAX_PARTITION_ID, RECORD_OVERHEAD_BYTES } from './sqlite-schema.ts';
-import type { LogStatements } from './sqlite-statements.ts';
+import { BATCH_OVERHEAD_BYTES, MAX_PARTITION_ID, RECORD_OVERHEAD_BYTES } from './sqlite-schema.ts';
+import type { BatchStatements, LogStatements } from './sqlite-statements.ts';
 
 interface PartitionState {
   readonly id: number;
@@ -11,6 +12,8 @@ interface PartitionState {
   /** Indexes of the running append's records bound here, and their bytes, flushed at its end. */
   readonly pending: number[];
   pendingBytes: number;
+  /** Set while the running append has claimed offsets here (records or a batch). */
+  touched: boolean;
 }
 
 interface TopicState {
@@ -26,23 +29,35 @@ export const EMPTY_HEADERS: Readonly<{ [name: string]: string }> = Object.freeze
  */
 export class SqliteAppender {
   readonly #sql: LogStatements;
+  readonly #batches: () => BatchStatements;
   readonly #file: string;
   readonly #defaultPartitions: number;
   readonly #clock: () => number;
   readonly #topics = new Map<string, TopicState>();
   #dataVersion = -1;
 
-  constructor(sql: LogStatements, file: string, defaultPartitions: number, clock: () => number) {
+  constructor(
+    sql: LogStatements,
+    batches: () => BatchStatements,
+    file: string,
+    defaultPartitions: number,
+    clock: () => number,
+  ) {
     this.#sql = sql;
+    this.#batches = batches;
     this.#file = file;
     this.#defaultPartitions = defaultPartitions;
     this.#clock = clock;
   }
 
-  /** Writes the records and the checkpoint in one transaction; returns once it has committed. */
-  append(records: readonly AppendRecord[], checkpoint: Checkpoint | undefined): StoredRecord[] {
+  /**
+   * Writes the items and the checkpoint in one transaction; returns once it has committed. Returns the
+   * stored records, in list order: plain records and the records of expanded batches, not the records
+   * of a batch stored as one blob.
+   */
+  append(items: readonly AppendItem[], checkpoint: Checkpoint | undefined): StoredRecord[] {
     try {
-      return this.#sql.transaction(() => this.#appendInTransaction(records, checkpoint));
+      return this.#sql.transaction(() => this.#appendInTransaction(items, checkpoint));
     } catch (error) {
       // The transaction rolled back: forget the offsets and topics it had claimed in memory.
       this.#dataVersion = -1;
@@ -50,26 +65,29 @@ export class SqliteAppender {
     }
   }
 
-  #appendInTransaction(records: readonly AppendRecord[], checkpoint: Checkpoint | undefined): StoredRecord[] {
+  #appendInTransaction(items: readonly AppendItem[], checkpoint: Checkpoint | undefined): StoredRecord[] {
     this.#refreshIfChangedElsewhere();
-    const stored: StoredRecord[] = new Array(records.length);
-    const headersText: (string | null)[] = new Array(records.length);
+    const stored: StoredRecord[] = [];
+    const headersText: (string | null)[] = [];
     const touched: PartitionState[] = [];
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const topic = this.#topics.get(record.topic) ?? this.#createTopic(record.topic);
+    const touch = (partition: PartitionState) => {
+      if (partition.touched) return;
+      partition.touched = true;
+      touched.push(partition);
+    };
+    const add = (record: AppendRecord, topic: TopicState) => {
       const partitionNumber = this.#partitionOf(record, topic.partitions.length);
       const partition = topic.partitions[partitionNumber]!;
       const headers = hasHeaders(record.headers) ? JSON.stringify(record.headers) : null;
-      if (partition.pending.length === 0) touched.push(partition);
-      partition.pending.push(i);
+      touch(partition);
+      partition.pending.push(stored.length);
       partition.pendingBytes +=
         RECORD_OVERHEAD_BYTES +
         (record.key?.length ?? 0) +
         (record.value?.length ?? 0) +
         (headers?.length ?? 0);
-      headersText[i] = headers;
-      stored[i] = {
+      headersText.push(headers);
+      stored.push({
         topic: record.topic,
         partition: partitionNumber,
         offset: partition.next++,
@@ -77,7 +95,48 @@ export class SqliteAppender {
         value: record.value,
         headers: headers === null ? EMPTY_HEADERS : record.headers,
         timestamp: record.timestamp,
-      };
+      });
+    };
+    for (const item of items) {
+      const topic = this.#topics.get(item.topic) ?? this.#createTopic(item.topic);
+      if (!isBatch(item)) {
+        add(item, topic);
+        continue;
+      }
+      checkBatch(item);
+      if (topic.partitions.length === 1) {
+        const partition = topic.partitions[0]!;
+        touch(partition);
+        const base = partition.next;
+        partition.next += item.count;
+        partition.pendingBytes +=
+          BATCH_OVERHEAD_BYTES + item.codec.length + item.header.length + item.data.byteLength;
+        this.#batches().insert.run(
+          partition.id,
+          partition.next - 1,
+          base,
+          item.timestamp,
+          item.codec,
+          item.header,
+          item.data,
+        );
+      } else {
+        // Records go to partitions by key, which only the rendered records know: store them as records.
+        const opened = batchCodec(item.codec).open(item.header, item.data);
+        if (opened.count !== item.count) {
+          throw new LogError(
+            'LOG_INVALID_ARGUMENT',
+            `A batch for topic ${item.topic} says ${item.count} records but codec ${item.codec} renders ${opened.count}`,
+          );
+        }
+        for (let i = 0; i < item.count; i++) {
+          const r = opened.record(i);
+          add(
+            { topic: item.topic, key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp },
+            topic,
+          );
+        }
+      }
     }
     // Partition by partition: each multi-row INSERT then writes consecutive ids into one leaf page,
     // instead of hopping between as many places in the B-tree as there are partitions.
@@ -91,6 +150,7 @@ export class SqliteAppender {
       this.#sql.advancePartition.run(partition.next, partition.pendingBytes, partition.id);
       partition.pending.length = 0;
       partition.pendingBytes = 0;
+      partition.touched = false;
     }
     if (checkpoint !== undefined) {
       this.#sql.upsertCheckpoint.run(checkpoint.source, checkpoint.position, this.#clock());
@@ -129,7 +189,7 @@ export class SqliteAppender {
           `The event log ${this.#file} has used all ${MAX_PARTITION_ID} partition ids`,
         );
       }
-      partitions.push({ id: partitionId, next: 0, pending: [], pendingBytes: 0 });
+      partitions.push({ id: partitionId, next: 0, pending: [], pendingBytes: 0, touched: false });
     }
     const topic = { id, partitions };
     this.#topics.set(name, topic);
@@ -153,7 +213,7 @@ export class SqliteAppender {
         topic = { id: row.topicId, partitions: [] };
         this.#topics.set(row.name, topic);
       }
-      topic.partitions.push({ id: row.id, next: row.end, pending: [], pendingBytes: 0 });
+      topic.partitions.push({ id: row.id, next: row.end, pending: [], pendingBytes: 0, touched: false });
     }
     this.#dataVersion = version;
   }
@@ -162,4 +222,19 @@ export class SqliteAppender {
 function hasHeaders(headers: AppendRecord['headers']): boolean {
   for (const _ in headers) return true;
   return false;
+}
+
+export function isBatch(item: AppendItem): item is AppendBatch {
+  return (item as { kind?: unknown }).kind === 'batch';
+}
+
+/** Refuses a malformed batch before anything is stored, and an unknown codec before it is written. */
+function checkBatch(batch: AppendBatch): void {
+  const fail = (what: string) =>
+    new LogError('LOG_INVALID_ARGUMENT', `A batch for topic ${batch.topic} has ${what}`);
+  if (!Number.isSafeInteger(batch.count) || batch.count < 1) throw fail(`count ${batch.count}`);
+  if (!Number.isFinite(batch.timestamp)) throw fail(`timestamp ${batch.timestamp}`);
+  if (typeof batch.header !== 'string') throw fail('a header that is not a string');
+  if (!(batch.data instanceof Uint8Array)) throw fail('data that is not a Uint8Array');
+  batchCodec(batch.codec);
 }

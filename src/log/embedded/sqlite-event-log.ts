@@ -1,11 +1,20 @@
 import type Database from 'better-sqlite3';
 import { LogError } from '../../core/errors.ts';
 import type { Checkpoint, EventLog, PartitionLag, TopicInfo } from '../../core/event-log.ts';
-import type { AppendRecord, PartitionOffset, StoredRecord } from '../../core/record.ts';
+import type { AppendItem, PartitionOffset, StoredRecord } from '../../core/record.ts';
+import { batchCodec, type OpenedBatch } from '../batch-codecs.ts';
 import { type RetentionPolicy, type RetentionResult, RetentionSweeper } from './retention.ts';
 import { EMPTY_HEADERS, SqliteAppender } from './sqlite-appender.ts';
-import { classifySqliteError, OFFSET_MASK, openLogDatabase } from './sqlite-schema.ts';
-import { type LogStatements, prepareStatements } from './sqlite-statements.ts';
+import { classifySqliteError, hasBatchesTable, OFFSET_MASK, openLogDatabase } from './sqlite-schema.ts';
+import {
+  type BatchStatements,
+  type LogStatements,
+  prepareBatchStatements,
+  prepareStatements,
+} from './sqlite-statements.ts';
+
+/** Opened row batches kept per log instance: a consumer reads a 20,000-record batch in many calls. */
+const OPENED_BATCHES = 4;
 
 export interface EmbeddedEventLogOptions {
   /** Folder holding `log.sqlite` (and its `-wal`/`-shm` files); created if missing unless read-only. */
@@ -51,6 +60,10 @@ export class EmbeddedEventLog implements EventLog {
   readonly #appender: SqliteAppender;
   /** Partition ids for `read`, cached by "topic\0partition"; ids never change once assigned. */
   readonly #partitionIds = new Map<string, number>();
+  /** Prepared once the `batches` table exists (a read-only open of a format 1 log has none). */
+  #batchSql: BatchStatements | undefined;
+  /** Recently opened batches by "partitionId:lastOffset", least recently used first. */
+  readonly #openedBatches = new Map<string, { readonly base: number; readonly batch: OpenedBatch }>();
   #sweeper: RetentionSweeper | undefined;
   #closed = false;
 
@@ -61,7 +74,13 @@ export class EmbeddedEventLog implements EventLog {
     this.#retention = options.retention ?? {};
     this.#clock = options.clock ?? Date.now;
     this.#sql = prepareStatements(db);
-    this.#appender = new SqliteAppender(this.#sql, file, options.defaultPartitions ?? 1, this.#clock);
+    this.#appender = new SqliteAppender(
+      this.#sql,
+      () => this.#batches() ?? fail(`${file} has no batches table`),
+      file,
+      options.defaultPartitions ?? 1,
+      this.#clock,
+    );
   }
 
   static open(options: EmbeddedEventLogOptions): EmbeddedEventLog {
@@ -85,11 +104,16 @@ export class EmbeddedEventLog implements EventLog {
     }
   }
 
-  async append(records: readonly AppendRecord[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]> {
+  /**
+   * Appends records and row batches in list order. A batch of a topic with one partition is stored
+   * as one blob and contributes nothing to the returned records; a batch of a topic with several is
+   * rendered by its codec and stored (and returned) as ordinary records partitioned by key.
+   */
+  async append(items: readonly AppendItem[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]> {
     this.#writable('append to');
-    if (records.length === 0 && checkpoint === undefined) return [];
+    if (items.length === 0 && checkpoint === undefined) return [];
     try {
-      return this.#appender.append(records, checkpoint);
+      return this.#appender.append(items, checkpoint);
     } catch (error) {
       throw classifySqliteError(error, this.file, 'append to');
     }
@@ -117,17 +141,127 @@ export class EmbeddedEventLog implements EventLog {
     return this.#run('read', () => {
       const id = this.#partitionId(topic, partition);
       if (id === undefined || max === 0) return [];
-      const rows = this.#sql.read.all(id, Math.min(offset, OFFSET_MASK), id, max) as ReadRow[];
-      return rows.map(([recordOffset, key, value, headers, timestamp]) => ({
+      const from = Math.min(offset, OFFSET_MASK);
+      const rows = this.#sql.read.all(id, from, id + 1, 0, max) as ReadRow[];
+      // Offsets are dense over records and batches, so `max` records at from..from+max-1 prove that no
+      // batch lies in the range: the common case costs the one query it always did.
+      let prefix = 0;
+      if (rows.length > 0 && rows[0]![0] === from) {
+        prefix = rows.at(-1)![0] === from + rows.length - 1 ? rows.length : contiguous(rows, from);
+      }
+      if (prefix === max) return recordsOf(rows, max, topic, partition);
+      const batches = this.#batches();
+      if (batches === undefined) return recordsOf(rows, rows.length, topic, partition);
+      // At the live end of a partition: the rows are contiguous and no batch follows them (one that is
+      // appended after this lookup lies beyond them), so they are the answer without a snapshot.
+      if (prefix === rows.length && batches.next.get(id, from + prefix, id) === undefined) {
+        return recordsOf(rows, prefix, topic, partition);
+      }
+      const out = recordsOf(rows, prefix, topic, partition);
+      // Otherwise go on from the first gap in one snapshot, so that batches and records agree.
+      this.#sql.snapshot(() =>
+        this.#readMixed(batches, topic, partition, id, from + prefix, max - prefix, out),
+      );
+      return out;
+    });
+  }
+
+  /** Appends to `out` up to `need` records from `offset`, merging records and batches by offset. */
+  #readMixed(
+    batches: BatchStatements,
+    topic: string,
+    partition: number,
+    id: number,
+    offset: number,
+    need: number,
+    out: StoredRecord[],
+  ): void {
+    while (need > 0) {
+      const next = batches.next.get(id, offset, id) as [last: number, base: number] | undefined;
+      if (next !== undefined && next[1] <= offset) {
+        const [last, base] = next;
+        const batch = this.#openBatch(batches, id, last, base, topic, partition);
+        const end = Math.min(last + 1, offset + need);
+        try {
+          for (let o = offset; o < end; o++) {
+            const r = batch.record(o - base);
+            out.push({
+              topic,
+              partition,
+              offset: o,
+              key: r.key,
+              value: r.value,
+              headers: r.headers,
+              timestamp: r.timestamp,
+            });
+          }
+        } catch (cause) {
+          throw unreadableBatch(this.file, topic, partition, base, last, cause);
+        }
+        need -= end - offset;
+        offset = end;
+        continue;
+      }
+      // Records up to the next batch; below the first one, retention has removed the rest.
+      const rows = (
+        next === undefined
+          ? this.#sql.read.all(id, offset, id + 1, 0, need)
+          : this.#sql.read.all(id, offset, id, next[1], need)
+      ) as ReadRow[];
+      out.push(...recordsOf(rows, rows.length, topic, partition));
+      need -= rows.length;
+      if (next === undefined) return;
+      offset = next[1];
+    }
+  }
+
+  #openBatch(
+    batches: BatchStatements,
+    id: number,
+    last: number,
+    base: number,
+    topic: string,
+    partition: number,
+  ): OpenedBatch {
+    const cacheKey = `${id}:${last}`;
+    const cached = this.#openedBatches.get(cacheKey);
+    if (cached !== undefined && cached.base === base) {
+      this.#openedBatches.delete(cacheKey);
+      this.#openedBatches.set(cacheKey, cached);
+      return cached.batch;
+    }
+    const [codec, header, data] = batches.content.get(id, last) as [string, string, Uint8Array];
+    const opened = (() => {
+      try {
+        return batchCodec(codec).open(header, data);
+      } catch (cause) {
+        if (cause instanceof LogError && cause.code === 'LOG_UNKNOWN_CODEC') throw cause;
+        throw unreadableBatch(this.file, topic, partition, base, last, cause, codec);
+      }
+    })();
+    if (opened.count !== last - base + 1) {
+      throw unreadableBatch(
+        this.file,
         topic,
         partition,
-        offset: recordOffset,
-        key,
-        value,
-        headers: headers === null ? EMPTY_HEADERS : JSON.parse(headers),
-        timestamp,
-      }));
-    });
+        base,
+        last,
+        new Error(`the codec rendered ${opened.count} records`),
+        codec,
+      );
+    }
+    this.#openedBatches.set(cacheKey, { base, batch: opened });
+    if (this.#openedBatches.size > OPENED_BATCHES) {
+      this.#openedBatches.delete(this.#openedBatches.keys().next().value!);
+    }
+    return opened;
+  }
+
+  #batches(): BatchStatements | undefined {
+    if (this.#batchSql === undefined && hasBatchesTable(this.#db)) {
+      this.#batchSql = prepareBatchStatements(this.#db);
+    }
+    return this.#batchSql;
   }
 
   #partitionId(topic: string, partition: number): number | undefined {
@@ -241,5 +375,56 @@ export class EmbeddedEventLog implements EventLog {
 }
 
 type ReadRow = [number, string | null, string | null, string | null, number];
+
+/** How many rows from the first are at consecutive offsets from `from`. */
+function contiguous(rows: readonly ReadRow[], from: number): number {
+  let n = 0;
+  while (n < rows.length && rows[n]![0] === from + n) n++;
+  return n;
+}
+
+function recordsOf(
+  rows: readonly ReadRow[],
+  count: number,
+  topic: string,
+  partition: number,
+): StoredRecord[] {
+  const out: StoredRecord[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const [offset, key, value, headers, timestamp] = rows[i]!;
+    out[i] = {
+      topic,
+      partition,
+      offset,
+      key,
+      value,
+      headers: headers === null ? EMPTY_HEADERS : JSON.parse(headers),
+      timestamp,
+    };
+  }
+  return out;
+}
+
+function unreadableBatch(
+  file: string,
+  topic: string,
+  partition: number,
+  base: number,
+  last: number,
+  cause: unknown,
+  codec?: string,
+): LogError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new LogError(
+    'LOG_CORRUPT',
+    `The row batch at offsets ${base}..${last} of ${topic}/${partition} in ${file} cannot be rendered` +
+      `${codec === undefined ? '' : ` by codec ${codec}`}: ${detail}`,
+    { cause, hint: 'Restore the data directory from a backup, or move it away to start a new log.' },
+  );
+}
+
+function fail(message: string): never {
+  throw new LogError('LOG_FAILED', message);
+}
 type TopicRow = { topic: string; partition: number; start: number; end: number };
 type LagRow = TopicRow & { committed: number };

@@ -5,7 +5,8 @@ import { LogError } from '../../core/errors.ts';
 
 /** Stamped in the SQLite header (`PRAGMA application_id`) so we never mistake another database for a log. */
 export const APPLICATION_ID = 0x54524942; // "TRIB"
-export const SCHEMA_VERSION = 1;
+/** Format 2 added the `batches` table (row batches); format 1 logs are migrated by the writer. */
+export const SCHEMA_VERSION = 2;
 export const LOG_FILE_NAME = 'log.sqlite';
 
 /**
@@ -21,9 +22,25 @@ export const OFFSET_MASK = 2 ** OFFSET_BITS - 1;
 export const MAX_PARTITION_ID = 2 ** 20 - 1;
 /** Added to each record's text length to approximate its stored size (rowid, timestamp, cell header). */
 export const RECORD_OVERHEAD_BYTES = 24;
+/** Added to a row batch's codec, header and data lengths (rowid, offsets, timestamp, overflow pages). */
+export const BATCH_OVERHEAD_BYTES = 48;
 /** Measured ~30 % faster appends of ~400-byte records than 4 KiB pages; small commits stay a few pages. */
 const PAGE_SIZE = 16_384;
 const BUSY_TIMEOUT_MS = 10_000;
+
+/**
+ * Row batches (format 2): one row per batch, id = `(partition_id << 43) + LAST offset`, so the batch
+ * holding offset o is the first one with id >= (partition_id << 43) + o. `data` is the last column so
+ * that reading the others never walks the blob's overflow pages.
+ */
+const BATCHES = `CREATE TABLE batches (
+  id          INTEGER PRIMARY KEY,
+  base_offset INTEGER NOT NULL,
+  timestamp   INTEGER NOT NULL,
+  codec       TEXT NOT NULL,
+  header      TEXT NOT NULL,
+  data        BLOB NOT NULL
+);`;
 
 const SCHEMA = `
 CREATE TABLE topics (
@@ -48,6 +65,7 @@ CREATE TABLE records (
   headers   TEXT,
   timestamp INTEGER NOT NULL
 );
+${BATCHES}
 CREATE TABLE checkpoints (
   source     TEXT PRIMARY KEY,
   position   TEXT NOT NULL,
@@ -152,6 +170,7 @@ function prepare(db: Database.Database, file: string, options: OpenDatabaseOptio
       });
     }
     db.pragma(`synchronous = ${options.durable ? 'FULL' : 'NORMAL'}`);
+    if (version < SCHEMA_VERSION) migrate(db);
   }
   db.pragma('cache_size = -65536');
 }
@@ -169,6 +188,26 @@ function initialise(db: Database.Database, file: string): void {
   if (db.pragma('application_id', { simple: true }) !== APPLICATION_ID) {
     throw new LogError('LOG_OPEN_FAILED', `Could not initialise the event log ${file}`);
   }
+}
+
+/**
+ * Brings an older format up to SCHEMA_VERSION in one transaction. Only the writer migrates: a
+ * read-only open of a format 1 log works as is (it simply has no batches).
+ */
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    // Another writer may have migrated between our version check and this transaction.
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 2) db.exec(BATCHES);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+/** Whether the log has the `batches` table (format 2); a read-only open of a format 1 log has not. */
+export function hasBatchesTable(db: Database.Database): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'batches'").get() !== undefined
+  );
 }
 
 /** Turns a better-sqlite3 error into a LogError with a stable code; already classified errors pass. */

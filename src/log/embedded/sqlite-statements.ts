@@ -17,6 +17,8 @@ export interface LogStatements {
   readonly partitionId: Database.Statement;
   readonly topicInfo: Database.Statement;
   commitOffsets(rows: readonly (readonly [string, string, number, number, number])[]): void;
+  /** Runs `work` in a deferred (read) transaction: one consistent snapshot for several SELECTs. */
+  snapshot<T>(work: () => T): T;
   readonly committed: Database.Statement;
   readonly lag: Database.Statement;
   readonly stats: Database.Statement;
@@ -35,6 +37,7 @@ export function prepareStatements(db: Database.Database): LogStatements {
     },
   );
   const insertRows = new RecordInserter(db);
+  const snapshot = db.transaction((work: () => unknown) => work());
   return {
     transaction: <T>(work: () => T) => {
       insertRows.reset();
@@ -59,7 +62,7 @@ export function prepareStatements(db: Database.Database): LogStatements {
     read: db
       .prepare(
         `SELECT id & ${OFFSET_MASK}, key, value, headers, timestamp FROM records
-         WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < ((? + 1) << ${OFFSET_BITS}) ORDER BY id LIMIT ?`,
+         WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < (? << ${OFFSET_BITS}) + ? ORDER BY id LIMIT ?`,
       )
       .raw(),
     partitionId: db
@@ -72,6 +75,7 @@ export function prepareStatements(db: Database.Database): LogStatements {
        FROM topics t JOIN partitions p USING (topic_id) ORDER BY t.name, p.partition`,
     ),
     commitOffsets: (rows) => commitOffsets.immediate(rows),
+    snapshot: <T>(work: () => T) => snapshot.deferred(work) as T,
     committed: db.prepare(
       `SELECT topic, partition, next_offset AS offset FROM group_offsets WHERE group_name = ?
        ORDER BY topic, partition`,
@@ -92,6 +96,31 @@ export function prepareStatements(db: Database.Database): LogStatements {
       `SELECT t.name AS topic, sum(p.end_offset - p.start_offset) AS records, sum(p.bytes) AS bytes
        FROM topics t JOIN partitions p USING (topic_id) GROUP BY t.name ORDER BY t.name`,
     ),
+  };
+}
+
+/** Statements on the `batches` table, which a read-only open of a format 1 log does not have. */
+export interface BatchStatements {
+  readonly insert: Database.Statement;
+  /** `[last offset, base offset]` of the first batch of a partition ending at or after an offset. */
+  readonly next: Database.Statement;
+  /** `[codec, header, data]` of the batch of a partition ending at an offset. */
+  readonly content: Database.Statement;
+}
+
+export function prepareBatchStatements(db: Database.Database): BatchStatements {
+  return {
+    insert: db.prepare(
+      `INSERT INTO batches (id, base_offset, timestamp, codec, header, data)
+       VALUES ((? << ${OFFSET_BITS}) + ?, ?, ?, ?, ?, ?)`,
+    ),
+    next: db
+      .prepare(
+        `SELECT id & ${OFFSET_MASK}, base_offset FROM batches
+         WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < ((? + 1) << ${OFFSET_BITS}) ORDER BY id LIMIT 1`,
+      )
+      .raw(),
+    content: db.prepare(`SELECT codec, header, data FROM batches WHERE id = (? << ${OFFSET_BITS}) + ?`).raw(),
   };
 }
 

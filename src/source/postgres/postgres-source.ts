@@ -180,12 +180,19 @@ export class PostgresSource implements Source {
     const { initialDelayMs, maxDelayMs, maxAttempts } = retry;
     let attempt = 0;
     while (!this.stopping) {
-      let streamed = false;
+      // Whether the server accepted START_REPLICATION: a stream that dropped after that is a
+      // network fault to retry, even on the first attempt and before any data arrived.
+      let started = false;
       try {
-        await this.streamOnce(handler, () => {
-          streamed = true;
-          attempt = 0;
-        });
+        await this.streamOnce(
+          handler,
+          () => {
+            started = true;
+          },
+          () => {
+            attempt = 0;
+          },
+        );
       } catch (raw) {
         const error = classifyPgError(raw, this.options.url);
         if (this.stopping) break;
@@ -194,7 +201,7 @@ export class PostgresSource implements Source {
         if (lost) throw lost;
         if (
           !error.retryable ||
-          (!streamed && this.stats.reconnects === 0 && attempt === 0 && !this.isTransient(error))
+          (!started && this.stats.reconnects === 0 && attempt === 0 && !this.isTransient(error))
         ) {
           throw error;
         }
@@ -238,7 +245,11 @@ export class PostgresSource implements Source {
     return error.code === 'SOURCE_CONNECTION' && /in use|active for PID/i.test(error.message);
   }
 
-  private async streamOnce(handler: SourceHandler, onFirstData: () => void): Promise<void> {
+  private async streamOnce(
+    handler: SourceHandler,
+    onStarted: () => void,
+    onFirstData: () => void,
+  ): Promise<void> {
     const decoder = new PgOutputDecoder(this.types);
     this.heldSchemas = [];
     const client = new pg.Client({
@@ -316,8 +327,13 @@ export class PostgresSource implements Source {
       },
     );
     this.stream = stream;
+    // `pg` has no handler for CopyBothResponse; its connection still emits it.
+    // `connected` means streaming: the server accepted START_REPLICATION.
+    (client as unknown as { connection: NodeJS.EventEmitter }).connection.once('replicationStart', () => {
+      this.stats.connected = true;
+      onStarted();
+    });
     client.query(stream as unknown as pg.QueryConfig);
-    this.stats.connected = true;
     this.options.logger.info(
       { slot: this.options.slot, from: formatLsn(this.acknowledged) },
       'replication started',

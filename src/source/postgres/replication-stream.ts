@@ -1,3 +1,5 @@
+import { Submittable } from './submittable.ts';
+
 /** The part of `pg`'s internal Connection that a COPY BOTH stream uses. */
 interface Connection {
   query(text: string): void;
@@ -10,7 +12,7 @@ interface Connection {
  * synchronously, as the protocol parser emits them. `done` settles when the server ends the
  * stream (after our CopyDone) or fails it.
  */
-export class ReplicationStream {
+export class ReplicationStream extends Submittable {
   readonly text: string;
   readonly done: Promise<void>;
   private connection: Connection | undefined;
@@ -23,6 +25,7 @@ export class ReplicationStream {
     command: string,
     private readonly onData: (chunk: Buffer) => void,
   ) {
+    super();
     this.text = command;
     this.done = new Promise((resolve, reject) => {
       this.resolveDone = resolve;
@@ -74,14 +77,6 @@ export class ReplicationStream {
     if (this.failed) this.rejectDone(this.failed);
     else this.resolveDone();
   }
-
-  // The remaining callbacks `pg` may call on a submittable; a replication stream ignores them.
-  handleCommandComplete(): void {}
-  handleRowDescription(): void {}
-  handleDataRow(): void {}
-  handleEmptyQuery(): void {}
-  handleCopyInResponse(): void {}
-  handlePortalSuspended(): void {}
 
   /** The connection closed under us: fail the stream. */
   abort(error: Error): void {
