@@ -53,6 +53,7 @@ import { loadConfig } from '../src/config/config-loader.ts';
 import { ConsumerStore } from '../src/consumers/consumer-store.ts';
 import type { AppendRecord } from '../src/core/record.ts';
 import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
+import { WalBound } from '../src/log/embedded/wal-bound.ts';
 import { FakeParent, launch, writeConsumer } from '../test/integration/consumer-worker-support.ts';
 import { recordCount, tempDir, waitFor } from '../test/support/capture-harness.ts';
 import { type CliProcess, startCli } from '../test/support/cli.ts';
@@ -78,12 +79,14 @@ const { values } = parseArgs({
     'follow-rates': { type: 'string', default: '50000,5000' },
     diag: { type: 'boolean', default: false },
     syscalls: { type: 'boolean', default: false },
+    'log-durable': { type: 'string', default: 'true' },
   },
 });
 const N = Number(values.records);
 /** Niceness of the bench's replica processes, as the supervisor sets it (`consumers.niceness`). */
 const NICENESS = Number(values.niceness);
 const ONLY = new Set(values.only.split(','));
+if (values.diag) timeAppends();
 const PARTITIONS = 2;
 
 function orderRecords(count: number, from: number, timestamp = Date.now()): AppendRecord[] {
@@ -153,12 +156,38 @@ function machineJiffies(): { busy: number; total: number } {
  * capture window — its main thread's run time and run-queue wait, its context switches, all its
  * threads' CPU, the walsender's CPU and the log's WAL file size.
  */
+/** `--diag`: wall time the capture spent in appends, and in the WAL bound's checkpoints among them. */
+const appendTiming = { appendMs: 0, appends: 0, boundMs: 0 };
+function timeAppends(): void {
+  const append = EmbeddedEventLog.prototype.append;
+  EmbeddedEventLog.prototype.append = async function (this: EmbeddedEventLog, ...args) {
+    const started = performance.now();
+    try {
+      return await append.apply(this, args);
+    } finally {
+      appendTiming.appendMs += performance.now() - started;
+      appendTiming.appends++;
+    }
+  };
+  const afterWrite = WalBound.prototype.afterWrite;
+  WalBound.prototype.afterWrite = function (this: WalBound) {
+    const started = performance.now();
+    try {
+      afterWrite.call(this);
+    } finally {
+      appendTiming.boundMs += performance.now() - started;
+    }
+  };
+}
+
 function captureProbe(dataDir: string) {
   const main = `/proc/self/task/${process.pid}`;
   const s0 = schedstat(`${main}/schedstat`);
   const c0 = contextSwitches(`${main}/status`);
   const cpu0 = process.cpuUsage();
   const m0 = machineJiffies();
+  const t0 = threadTicks();
+  const a0 = { ...appendTiming };
   let walsender: number | undefined;
   let walsender0 = 0;
   let walMax = 0;
@@ -190,9 +219,47 @@ function captureProbe(dataDir: string) {
         `machine busy ${(busy * 100).toFixed(0)} %`,
         `WAL max ${(walMax / 1e6).toFixed(0)} MB`,
         `wall ${seconds.toFixed(2)} s`,
+        `appends ${appendTiming.appends - a0.appends} in ${((appendTiming.appendMs - a0.appendMs) / 1000).toFixed(2)} s (WAL bound ${((appendTiming.boundMs - a0.boundMs) / 1000).toFixed(2)} s)`,
+        `threads ${threadReport(t0, threadTicks())}`,
       ].join(', ');
     },
   };
+}
+
+/** CPU ticks (user + system) of each thread of this process, by thread id, with its name. */
+function threadTicks(): Map<string, { name: string; ticks: number }> {
+  const out = new Map<string, { name: string; ticks: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, {
+        name: tid === String(process.pid) ? 'main' : name,
+        ticks: Number(f[11]) + Number(f[12]),
+      });
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU seconds per thread name over the window (threads of one name summed), busiest first. */
+function threadReport(
+  before: Map<string, { name: string; ticks: number }>,
+  after: Map<string, { name: string; ticks: number }>,
+): string {
+  const byThread = new Map<string, number>();
+  for (const [tid, t] of after) {
+    const ticks = t.ticks - (before.get(tid)?.ticks ?? 0);
+    byThread.set(`${t.name}:${tid}`, ticks);
+  }
+  return [...byThread]
+    .filter(([, ticks]) => ticks > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, ticks]) => `${name} ${(ticks / 100).toFixed(2)}`)
+    .join(' / ');
 }
 
 async function fill(dataDir: string, count = N): Promise<EmbeddedEventLog> {
@@ -281,9 +348,10 @@ async function captureWithGroups(
   groups: number,
   mode: 'none' | 'slow' | 'no-op',
   round: number,
+  walLimitMb: number | undefined,
 ): Promise<{ rate: number; seconds: number; consumed: string }> {
   const rows = Number(values['capture-rows']);
-  const name = `bench_capture_${mode.replace('-', '')}_${round}`;
+  const name = `bench_capture_${mode.replace('-', '')}_${walLimitMb ?? 'd'}_${round}`;
   const admin = new pg.Client(serverUrl);
   await admin.connect();
   await admin.query(`create database ${name}`);
@@ -305,6 +373,11 @@ async function captureWithGroups(
         topicPrefix: 'cap',
         'log.partitions': PARTITIONS,
         'source.tables': 'public.items',
+        'log.durable': values['log-durable'] !== 'false',
+        // The table is empty at the first start: with a snapshot to do, the restart would finish
+        // it inside the measured window and start its reader threads there (~1 CPU s).
+        'snapshot.mode': 'never',
+        ...(walLimitMb === undefined ? {} : { 'log.walLimitMb': walLimitMb }),
       },
     });
     const logger = pino({ level: 'silent' });
@@ -709,25 +782,39 @@ try {
 
   if (cluster && ONLY.has('capture')) {
     const groups = Number(values.groups);
-    const modes = values.modes.split(',') as ('none' | 'slow' | 'no-op')[];
+    // A mode is `none`, `slow` or `no-op`, optionally `@<log.walLimitMb>` (e.g. `no-op@0`: the WAL
+    // left to SQLite's automatic checkpoints), so that settings can be compared in the same rounds.
+    const modes = values.modes.split(',');
+    const parse = (mode: string) => {
+      const [kind, wal] = mode.split('@') as ['none' | 'slow' | 'no-op', string | undefined];
+      return { kind, wal: wal === undefined ? undefined : Number(wal) };
+    };
+    const label = (mode: string) => {
+      const { kind, wal } = parse(mode);
+      const what = kind === 'none' ? 'no consumer group' : `${groups} ${kind} groups`;
+      return wal === undefined ? what : `${what}, log.walLimitMb ${wal}`;
+    };
     const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
     for (let round = 1; round <= Number(values.rounds); round++) {
       // Every other round runs the modes in reverse, so that neither is always first.
       for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
-        const r = await captureWithGroups(cluster.url(), mode === 'none' ? 0 : groups, mode, round);
+        const { kind, wal } = parse(mode);
+        const r = await captureWithGroups(cluster.url(), kind === 'none' ? 0 : groups, kind, round, wal);
         rates.get(mode)!.push(r.rate);
         results.push([
-          `capture, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups reading`} (round ${round})`,
+          `capture, ${label(mode)} (round ${round})`,
           `${Math.round(r.rate).toLocaleString('en')} records/s`,
-          mode === 'none'
+          kind === 'none'
             ? `${r.seconds.toFixed(2)} s`
             : `${r.seconds.toFixed(2)} s, groups consumed ${r.consumed}`,
         ]);
       }
     }
-    const none = rates.get('none') ?? [];
-    const base = median(none);
     for (const mode of modes) {
+      const { kind, wal } = parse(mode);
+      // Against the rounds without groups at the same WAL setting (or the default one).
+      const none = rates.get(wal === undefined ? 'none' : `none@${wal}`) ?? rates.get('none') ?? [];
+      const base = median(none);
       const m = median(rates.get(mode)!);
       // Paired: each round's rate against the same round's rate without groups (run next to it),
       // so that a slow spell of a shared machine weighs on both sides of the ratio.
@@ -735,9 +822,9 @@ try {
         ? median(rates.get(mode)!.map((rate, i) => (rate - none[i]!) / none[i]!)) * 100
         : Number.NaN;
       results.push([
-        `capture median, ${mode === 'none' ? 'no consumer group' : `${groups} ${mode} groups (niceness ${NICENESS})`}`,
+        `capture median, ${label(mode)}${kind === 'none' ? '' : ` (niceness ${NICENESS})`}`,
         `${Math.round(m).toLocaleString('en')} records/s`,
-        mode === 'none' || !base
+        kind === 'none' || !base
           ? '-'
           : `${(((m - base) / base) * 100).toFixed(1)} % vs none (median of rounds: ${paired.toFixed(1)} %)`,
       ]);

@@ -59,6 +59,7 @@ export async function startCapture(
     dataDir: config.dataDir,
     defaultPartitions: config.log.partitions,
     durable: config.log.durable,
+    walLimitBytes: config.log.walLimitMb * 1024 * 1024,
     retention: {
       ...(config.log.retention.maxAgeHours ? { maxAgeMs: config.log.retention.maxAgeHours * 3_600_000 } : {}),
       ...(config.log.retention.maxBytes ? { maxBytes: config.log.retention.maxBytes } : {}),

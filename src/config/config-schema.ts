@@ -208,6 +208,14 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: 'fsync every append before acknowledging to PostgreSQL. Turn off only for throwaway data.',
   },
   {
+    path: 'log.walLimitMb',
+    env: 'TRIBUTARY_WAL_LIMIT_MB',
+    schema: z.coerce.number().int().min(0).max(1_048_576),
+    default: 64,
+    description:
+      "Size at which the capture makes the log's write-ahead log (`log.sqlite-wal`) start over, waiting up to 50 ms for readers (consumer replicas) to finish the read they are in. Without it, replicas that read all the time keep SQLite's automatic checkpoints from ever resetting the file, which then grows by the whole burst and slows every append. 0 leaves it to SQLite's automatic checkpoints.",
+  },
+  {
     path: 'log.retention.maxAgeHours',
     env: 'TRIBUTARY_RETENTION_HOURS',
     schema: z.coerce.number().positive(),
@@ -525,7 +533,12 @@ export interface TributaryConfig {
   topicPrefix: string;
   format: 'debezium' | 'unwrap';
   tombstones: boolean;
-  log: { partitions: number; durable: boolean; retention: { maxAgeHours?: number; maxBytes?: number } };
+  log: {
+    partitions: number;
+    durable: boolean;
+    walLimitMb: number;
+    retention: { maxAgeHours?: number; maxBytes?: number };
+  };
   capture: { maxBatchRecords: number };
   toast: { fetch: boolean };
   filter: {

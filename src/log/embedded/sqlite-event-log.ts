@@ -5,13 +5,20 @@ import type { AppendItem, PartitionOffset, StoredRecord } from '../../core/recor
 import { batchCodec, type OpenedBatch } from '../batch-codecs.ts';
 import { type RetentionPolicy, type RetentionResult, RetentionSweeper } from './retention.ts';
 import { EMPTY_HEADERS, SqliteAppender } from './sqlite-appender.ts';
-import { classifySqliteError, hasBatchesTable, OFFSET_MASK, openLogDatabase } from './sqlite-schema.ts';
+import {
+  BUSY_TIMEOUT_MS,
+  classifySqliteError,
+  hasBatchesTable,
+  OFFSET_MASK,
+  openLogDatabase,
+} from './sqlite-schema.ts';
 import {
   type BatchStatements,
   type LogStatements,
   prepareBatchStatements,
   prepareStatements,
 } from './sqlite-statements.ts';
+import { DEFAULT_WAL_LIMIT_BYTES, WalBound, type WalBoundStats } from './wal-bound.ts';
 
 /** Opened row batches kept per log instance: a consumer reads a 20,000-record batch in many calls. */
 const OPENED_BATCHES = 4;
@@ -29,6 +36,11 @@ export interface EmbeddedEventLogOptions {
   readonly retention?: RetentionPolicy;
   /** Time source for bookkeeping columns; tests inject their own. */
   readonly clock?: () => number;
+  /**
+   * The writer keeps `log.sqlite-wal` near this size while other processes read (see wal-bound.ts).
+   * Default 64 MiB; 0 leaves the file to SQLite's automatic checkpoints.
+   */
+  readonly walLimitBytes?: number;
 }
 
 export interface TopicStats {
@@ -65,6 +77,7 @@ export class EmbeddedEventLog implements EventLog {
   /** Recently opened batches by "partitionId:lastOffset", least recently used first. */
   readonly #openedBatches = new Map<string, { readonly base: number; readonly batch: OpenedBatch }>();
   #sweeper: RetentionSweeper | undefined;
+  readonly #wal: WalBound | undefined;
   #closed = false;
 
   private constructor(db: Database.Database, file: string, options: EmbeddedEventLogOptions) {
@@ -81,6 +94,8 @@ export class EmbeddedEventLog implements EventLog {
       options.defaultPartitions ?? 1,
       this.#clock,
     );
+    const walLimit = options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES;
+    if (!this.#readonly && walLimit > 0) this.#wal = new WalBound(db, file, walLimit, BUSY_TIMEOUT_MS);
   }
 
   static open(options: EmbeddedEventLogOptions): EmbeddedEventLog {
@@ -112,10 +127,27 @@ export class EmbeddedEventLog implements EventLog {
   async append(items: readonly AppendItem[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]> {
     this.#writable('append to');
     if (items.length === 0 && checkpoint === undefined) return [];
+    let stored: StoredRecord[];
     try {
-      return this.#appender.append(items, checkpoint);
+      stored = this.#appender.append(items, checkpoint);
     } catch (error) {
       throw classifySqliteError(error, this.file, 'append to');
+    }
+    this.#boundWal();
+    return stored;
+  }
+
+  /** Checkpoints that kept the write-ahead log bounded while readers read (see wal-bound.ts). */
+  get walStats(): WalBoundStats {
+    return this.#wal?.stats ?? { restarts: 0, busy: 0 };
+  }
+
+  /** After a committed write; a failure here must not fail the write, and recurs at the next one. */
+  #boundWal(): void {
+    try {
+      this.#wal?.afterWrite();
+    } catch {
+      // e.g. a disk error while checkpointing: the next append reports it if it persists
     }
   }
 
@@ -339,10 +371,12 @@ export class EmbeddedEventLog implements EventLog {
     policy: RetentionPolicy = this.#retention,
   ): Promise<RetentionResult> {
     this.#writable('apply retention to');
-    return this.#run('apply retention to', () => {
+    const result = this.#run('apply retention to', () => {
       this.#sweeper ??= new RetentionSweeper(this.#db);
       return this.#sweeper.enforce(policy, now);
     });
+    this.#boundWal();
+    return result;
   }
 
   async close(): Promise<void> {
