@@ -22,9 +22,8 @@ export interface WalBoundStats {
  * is written from its start again only when no reader uses it at the start of a write. Replicas
  * read every few milliseconds at the lowest CPU priority (SCHED_IDLE: they may be preempted in the
  * middle of a read for as long as the capture keeps the CPUs busy), so one of them nearly always
- * holds an older snapshot: the WAL never restarted and grew by the whole burst (574 MB for a
- * million changes), and every append paid for growing a file instead of overwriting one (capture
- * 32 % slower with five replicas reading: bench/README.md).
+ * holds an older snapshot: the WAL never restarted and grew by the whole burst (486-883 MB for a
+ * million changes with five replicas reading: bench/README.md), and with it the disk it takes.
  *
  * So after a write transaction, once the file has passed the bound, the writer runs a RESTART
  * checkpoint: it waits (SQLite's busy handler, at most RESTART_WAIT_MS) until the readers that hold
