@@ -348,10 +348,10 @@ async function captureWithGroups(
   groups: number,
   mode: 'none' | 'slow' | 'no-op',
   round: number,
-  walLimitMb: number | undefined,
+  settings: Readonly<Record<string, string>>,
 ): Promise<{ rate: number; seconds: number; consumed: string }> {
   const rows = Number(values['capture-rows']);
-  const name = `bench_capture_${mode.replace('-', '')}_${walLimitMb ?? 'd'}_${round}`;
+  const name = `bench_capture_${mode.replace('-', '')}_${round}_${Date.now()}`;
   const admin = new pg.Client(serverUrl);
   await admin.connect();
   await admin.query(`create database ${name}`);
@@ -377,7 +377,7 @@ async function captureWithGroups(
         // The table is empty at the first start: with a snapshot to do, the restart would finish
         // it inside the measured window and start its reader threads there (~1 CPU s).
         'snapshot.mode': 'never',
-        ...(walLimitMb === undefined ? {} : { 'log.walLimitMb': walLimitMb }),
+        ...settings,
       },
     });
     const logger = pino({ level: 'silent' });
@@ -793,24 +793,26 @@ try {
 
   if (cluster && ONLY.has('capture')) {
     const groups = Number(values.groups);
-    // A mode is `none`, `slow` or `no-op`, optionally `@<log.walLimitMb>` (e.g. `no-op@0`: the WAL
-    // left to SQLite's automatic checkpoints), so that settings can be compared in the same rounds.
+    // A mode is `none`, `slow` or `no-op`, then any `@<setting>=<value>` of the capture's config
+    // (e.g. `no-op@log.walLimitMb=0`: the WAL left to SQLite's automatic checkpoints), so that
+    // settings can be compared in the same rounds.
     const modes = values.modes.split(',');
     const parse = (mode: string) => {
-      const [kind, wal] = mode.split('@') as ['none' | 'slow' | 'no-op', string | undefined];
-      return { kind, wal: wal === undefined ? undefined : Number(wal) };
+      const [kind, ...pairs] = mode.split('@') as ['none' | 'slow' | 'no-op', ...string[]];
+      const settings = Object.fromEntries(pairs.map((p) => p.split('=') as [string, string]));
+      return { kind, settings, suffix: pairs.map((p) => `@${p}`).join('') };
     };
     const label = (mode: string) => {
-      const { kind, wal } = parse(mode);
+      const { kind, settings } = parse(mode);
       const what = kind === 'none' ? 'no consumer group' : `${groups} ${kind} groups`;
-      return wal === undefined ? what : `${what}, log.walLimitMb ${wal}`;
+      return [what, ...Object.entries(settings).map(([k, v]) => `${k} ${v}`)].join(', ');
     };
     const rates = new Map<string, number[]>(modes.map((m) => [m, []]));
     for (let round = 1; round <= Number(values.rounds); round++) {
       // Every other round runs the modes in reverse, so that neither is always first.
       for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
-        const { kind, wal } = parse(mode);
-        const r = await captureWithGroups(cluster.url(), kind === 'none' ? 0 : groups, kind, round, wal);
+        const { kind, settings } = parse(mode);
+        const r = await captureWithGroups(cluster.url(), kind === 'none' ? 0 : groups, kind, round, settings);
         rates.get(mode)!.push(r.rate);
         results.push([
           `capture, ${label(mode)} (round ${round})`,
@@ -822,9 +824,9 @@ try {
       }
     }
     for (const mode of modes) {
-      const { kind, wal } = parse(mode);
-      // Against the rounds without groups at the same WAL setting (or the default one).
-      const none = rates.get(wal === undefined ? 'none' : `none@${wal}`) ?? rates.get('none') ?? [];
+      const { kind, suffix } = parse(mode);
+      // Against the rounds without groups at the same settings (or the defaults).
+      const none = rates.get(`none${suffix}`) ?? rates.get('none') ?? [];
       const base = median(none);
       const m = median(rates.get(mode)!);
       // Paired: each round's rate against the same round's rate without groups (run next to it),
