@@ -85,16 +85,18 @@ describe.runIf(process.platform === 'linux' && hasChrt())('lowerPriority', () =>
     const seen = await lowerInChild(7, true);
     const target = Math.min(19, getPriority() + 7);
     expect(seen.session).toBe(seen.pid);
-    if (ownAutogroup() === '' || seen.autogroup === '') {
+    if (seen.autogroup === '') {
       // A kernel without autogroups (CONFIG_SCHED_AUTOGROUP off), or a process in a cgroup that
       // autogroups do not schedule (the file reads empty there): nothing lowered, and it says so.
       expect(seen.lowered).toEqual({ niceness: target, idle: true, autogroup: false });
-      expect(seen.autogroup).toBe('');
       return;
     }
     expect(seen.lowered).toEqual({ niceness: target, idle: true, autogroup: true });
     expect(seen.autogroup).toMatch(new RegExp(`^/autogroup-\\d+ nice ${target}$`));
-    expect(seen.autogroup.split(' ')[0]).not.toBe(ownAutogroup().split(' ')[0]);
+    // This test's own group reads empty when it is the default one (a process of init's session,
+    // as under a CI runner); otherwise the replica's group must be another one.
+    const own = ownAutogroup();
+    if (own !== '') expect(seen.autogroup.split(' ')[0]).not.toBe(own.split(' ')[0]);
   });
 
   it('changes nothing at niceness 0', async () => {
