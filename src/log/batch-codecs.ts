@@ -1,5 +1,6 @@
 import { LogError } from '../core/errors.ts';
 import { COPY_ROWS_CODEC, copyRowsCodec } from '../encode/copy-row-batch.ts';
+import { RECORDS_CODEC, recordsCodec } from './embedded/record-batch.ts';
 
 /**
  * Codecs of row batches (`AppendBatch`): a batch is stored as the codec's opaque header and data and
@@ -62,4 +63,5 @@ export function batchCodec(name: string): BatchCodec {
 // A codec module must import only types from this file: a value import would form an import cycle
 // in which the codec module runs before `codecs` above exists.
 registerBatchCodec(COPY_ROWS_CODEC, copyRowsCodec);
+registerBatchCodec(RECORDS_CODEC, recordsCodec);
 // ---- end of built-in codecs ------------------------------------------------------------------

@@ -134,19 +134,24 @@ describe('EmbeddedEventLog', () => {
     }));
     await log.append(records, { source: 's', position: 'p' });
     await log.commit('g', [{ topic: 't', partition: 0, offset: 3 }]);
+    // One append stores each partition's records as batches of 1,000, removed whole once all of
+    // their records are older than the cutoff: partition 0 holds even timestamps (offset o at 2o),
+    // partition 1 odd ones (2o + 1).
     const result = await log.enforceRetention(10_999); // keeps timestamps >= 9_999
-    expect(result.deletedRecords).toBe(9_999);
+    // Partition 0: offsets 0..4999 (timestamps up to 9,998) go, 5,000 starts a batch.
+    // Partition 1: offset 4,999 (timestamp 9,999) is kept, and with it its batch from 4,000.
+    expect(result.deletedRecords).toBe(9_000);
     const [info] = await log.topics();
     expect(info!.partitions).toEqual([
       { partition: 0, startOffset: 5_000, endOffset: 6_000 },
-      { partition: 1, startOffset: 4_999, endOffset: 6_000 },
+      { partition: 1, startOffset: 4_000, endOffset: 6_000 },
     ]);
     const fromBelowStart = await log.read('t', 0, 0, 2);
     expect(fromBelowStart.map((r) => r.offset)).toEqual([5_000, 5_001]);
     expect(await log.checkpoint('s')).toEqual({ source: 's', position: 'p' });
     expect(await log.committed('g')).toEqual([{ topic: 't', partition: 0, offset: 3 }]);
     expect((await log.lag('g'))[0]).toMatchObject({ committed: 3, records: 1_000 });
-    expect(log.stats().records).toBe(2_001);
+    expect(log.stats().records).toBe(3_000);
     expect((await log.enforceRetention(10_999)).deletedRecords).toBe(0);
     const [next] = await log.append([{ ...rec('t', null, 'new', 20_000), partition: 0 }]);
     expect(next!.offset).toBe(6_000);
@@ -155,20 +160,28 @@ describe('EmbeddedEventLog', () => {
 
   it('deletes by size per topic, oldest records first across partitions', async () => {
     const log = open({ defaultPartitions: 2 });
-    const value = 'v'.repeat(76); // 100 bytes with the overhead
-    await log.append(
-      Array.from({ length: 100 }, (_, i) => ({ ...rec('big', null, value, i), partition: i % 2 })),
-    );
+    const value = 'v'.repeat(76); // 100 bytes as a row, with the overhead
+    // Ten appends of ten records, five per partition: each stored as one batch per partition, of
+    // 48 bytes of overhead, the codec's name and header ('records', '1'), and its data (a count,
+    // then per record a timestamp and three lengths, then the value's bytes).
+    const batchBytes = 48 + 'records'.length + 1 + 4 + 5 * (8 + 4 + 4 + 4) + 5 * 76;
+    for (let a = 0; a < 10; a++) {
+      await log.append(
+        Array.from({ length: 10 }, (_, i) => ({ ...rec('big', null, value, 10 * a + i), partition: i % 2 })),
+      );
+    }
     await log.append([rec('small', null, value)]);
-    expect(log.stats().bytes).toBe(101 * 100);
+    expect(log.stats().bytes).toBe(20 * batchBytes + 100);
     await log.enforceRetention(0, { maxBytes: 2_050 });
+    // 'big' must lose 17 batches to fit (3 × 540 ≤ 2,050 < 4 × 540), the oldest first: the batches
+    // of partition 0 end on even timestamps, those of partition 1 one later, so they alternate.
     const [big, small] = await log.topics();
     expect(big!.partitions.map((p) => [p.startOffset, p.endOffset])).toEqual([
-      [40, 50],
+      [45, 50],
       [40, 50],
     ]);
     expect(small!.partitions[0]).toEqual({ partition: 0, startOffset: 0, endOffset: 1 });
-    expect(log.stats()).toMatchObject({ records: 21, bytes: 2_100 });
+    expect(log.stats()).toMatchObject({ records: 16, bytes: 3 * batchBytes + 100 });
     await log.close();
   });
 });

@@ -195,7 +195,12 @@ describe('row batches', () => {
     for (let p = 0; p < 4; p++) {
       expect(await readAll(log, 't', p)).toEqual(stored.filter((r) => r.partition === p));
     }
-    expect(count(log, 'batches')).toBe(0);
+    // Rendered, then stored like any records of an append: one `records` batch per partition's run.
+    const codecs = withDb(log, (db) =>
+      db.prepare('SELECT codec, count(*) AS n FROM batches GROUP BY codec').all(),
+    );
+    expect(codecs).toEqual([{ codec: 'records', n: expect.any(Number) }]);
+    expect((codecs as { n: number }[])[0]!.n).toBeLessThanOrEqual(4);
   });
 
   it('refuses a malformed batch or an unknown codec on append without storing anything', async () => {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { RECORDS_CODEC } from './record-batch.ts';
 import { OFFSET_BITS, OFFSET_MASK } from './sqlite-schema.ts';
 
 /** Every statement the log runs, prepared once per connection. */
@@ -17,8 +18,6 @@ export interface LogStatements {
   readonly partitionId: Database.Statement;
   readonly topicInfo: Database.Statement;
   commitOffsets(rows: readonly (readonly [string, string, number, number, number])[]): void;
-  /** Runs `work` in a deferred (read) transaction: one consistent snapshot for several SELECTs. */
-  snapshot<T>(work: () => T): T;
   readonly committed: Database.Statement;
   readonly lag: Database.Statement;
   readonly stats: Database.Statement;
@@ -37,7 +36,6 @@ export function prepareStatements(db: Database.Database): LogStatements {
     },
   );
   const insertRows = new RecordInserter(db);
-  const snapshot = db.transaction((work: () => unknown) => work());
   return {
     transaction: <T>(work: () => T) => {
       insertRows.reset();
@@ -75,7 +73,6 @@ export function prepareStatements(db: Database.Database): LogStatements {
        FROM topics t JOIN partitions p USING (topic_id) ORDER BY t.name, p.partition`,
     ),
     commitOffsets: (rows) => commitOffsets.immediate(rows),
-    snapshot: <T>(work: () => T) => snapshot.deferred(work) as T,
     committed: db.prepare(
       `SELECT topic, partition, next_offset AS offset FROM group_offsets WHERE group_name = ?
        ORDER BY topic, partition`,
@@ -106,6 +103,11 @@ export interface BatchStatements {
   readonly next: Database.Statement;
   /** `[codec, header, data]` of the batch of a partition ending at an offset. */
   readonly content: Database.Statement;
+  /**
+   * Batches and records of a partition from an offset, merged by offset in one statement (see
+   * `MergedRow` in sqlite-event-log.ts); parameters: partition id, offset, partition id, twice.
+   */
+  readonly merged: Database.Statement;
 }
 
 export function prepareBatchStatements(db: Database.Database): BatchStatements {
@@ -121,6 +123,19 @@ export function prepareBatchStatements(db: Database.Database): BatchStatements {
       )
       .raw(),
     content: db.prepare(`SELECT codec, header, data FROM batches WHERE id = (? << ${OFFSET_BITS}) + ?`).raw(),
+    // Ordered by the raw id (each arm is then read in its rowid order and the two are merged, no
+    // sort); `id & mask` would need a temporary B-tree.
+    merged: db
+      .prepare(
+        `SELECT id, id & ${OFFSET_MASK}, base_offset, codec, header,
+                CASE codec WHEN '${RECORDS_CODEC}' THEN data END, timestamp FROM batches
+         WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < ((? + 1) << ${OFFSET_BITS})
+         UNION ALL
+         SELECT id, id & ${OFFSET_MASK}, NULL, key, value, headers, timestamp FROM records
+         WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < ((? + 1) << ${OFFSET_BITS})
+         ORDER BY 1`,
+      )
+      .raw(),
   };
 }
 
