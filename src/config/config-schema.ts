@@ -219,7 +219,8 @@ export const SETTINGS: readonly SettingSpec[] = [
     path: 'log.retention.maxAgeHours',
     env: 'TRIBUTARY_RETENTION_HOURS',
     schema: z.coerce.number().positive(),
-    description: 'Delete records older than this many hours. Unset = keep forever.',
+    description:
+      "Delete records older than this many hours (the embedded log removes an append's records of a partition together, once the newest is that old). Unset = keep forever.",
   },
   {
     path: 'log.retention.maxBytes',
