@@ -157,7 +157,7 @@ function machineJiffies(): { busy: number; total: number } {
  * threads' CPU, the walsender's CPU and the log's WAL file size.
  */
 /** `--diag`: wall time the capture spent in appends, and in the WAL bound's checkpoints among them. */
-const appendTiming = { appendMs: 0, appends: 0, boundMs: 0 };
+const appendTiming = { appendMs: 0, appends: 0, boundMs: 0, checkpoints: 0, busy: 0, busyMs: 0, longestMs: 0 };
 function timeAppends(): void {
   const append = EmbeddedEventLog.prototype.append;
   EmbeddedEventLog.prototype.append = async function (this: EmbeddedEventLog, ...args) {
@@ -172,10 +172,19 @@ function timeAppends(): void {
   const afterWrite = WalBound.prototype.afterWrite;
   WalBound.prototype.afterWrite = function (this: WalBound) {
     const started = performance.now();
+    const before = this.stats;
     try {
       afterWrite.call(this);
     } finally {
-      appendTiming.boundMs += performance.now() - started;
+      const ms = performance.now() - started;
+      const after = this.stats;
+      appendTiming.boundMs += ms;
+      appendTiming.checkpoints += after.restarts - before.restarts;
+      if (after.busy > before.busy) {
+        appendTiming.busy++;
+        appendTiming.busyMs += ms;
+      }
+      appendTiming.longestMs = Math.max(appendTiming.longestMs, ms);
     }
   };
 }
@@ -219,7 +228,7 @@ function captureProbe(dataDir: string) {
         `machine busy ${(busy * 100).toFixed(0)} %`,
         `WAL max ${(walMax / 1e6).toFixed(0)} MB`,
         `wall ${seconds.toFixed(2)} s`,
-        `appends ${appendTiming.appends - a0.appends} in ${((appendTiming.appendMs - a0.appendMs) / 1000).toFixed(2)} s (WAL bound ${((appendTiming.boundMs - a0.boundMs) / 1000).toFixed(2)} s)`,
+        `appends ${appendTiming.appends - a0.appends} in ${((appendTiming.appendMs - a0.appendMs) / 1000).toFixed(2)} s (WAL bound ${((appendTiming.boundMs - a0.boundMs) / 1000).toFixed(2)} s: ${appendTiming.checkpoints - a0.checkpoints} checkpoints, ${appendTiming.busy - a0.busy} busy taking ${((appendTiming.busyMs - a0.busyMs) / 1000).toFixed(2)} s, longest ${appendTiming.longestMs.toFixed(0)} ms)`,
         `threads ${threadReport(t0, threadTicks())}`,
       ].join(', ');
     },

@@ -213,7 +213,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     schema: z.coerce.number().int().min(0).max(1_048_576),
     default: 64,
     description:
-      "Size at which the capture makes the log's write-ahead log (`log.sqlite-wal`) start over, waiting up to 50 ms for readers (consumer replicas) to finish the read they are in. Without it, replicas that read all the time keep SQLite's automatic checkpoints from ever resetting the file, which then grows by the whole of a burst (486-883 MB for a million changes read by five replicas). 0 leaves it to SQLite's automatic checkpoints.",
+      "Size the capture brings the log's write-ahead log (`log.sqlite-wal`) back to once it pauses (no append for 25 ms), waiting up to 50 ms for readers (consumer replicas) to finish the read they are in. During a burst the file may grow to 8 times this size; past that, the capture waits for the readers after its appends. Without it, replicas that read all the time keep SQLite's automatic checkpoints from ever resetting the file, which then grows by the whole of a burst (486-883 MB for a million changes read by five replicas). 0 leaves it to SQLite's automatic checkpoints.",
   },
   {
     path: 'log.retention.maxAgeHours',

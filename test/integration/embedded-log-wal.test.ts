@@ -6,6 +6,8 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
+import { DEFAULT_CEILING_FACTOR } from '../../src/log/embedded/wal-bound.ts';
+import { waitFor } from '../support/capture-harness.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const MB = 1024 * 1024;
@@ -32,9 +34,11 @@ describe('embedded log write-ahead log', () => {
   let dataDir: string;
   afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('stays near its bound while another process reads all the time', async () => {
+  it('stays under its ceiling while another process reads all the time, and back under its bound once the writer is idle', async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'tributary-wal-'));
-    const limit = 4 * MB;
+    const limit = 1 * MB;
+    const ceiling = limit * DEFAULT_CEILING_FACTOR;
+    const wal = join(dataDir, 'log.sqlite-wal');
     const log = EmbeddedEventLog.open({ dataDir, walLimitBytes: limit });
     await log.append([{ topic: 'big', key: null, value: '{}', headers: {}, timestamp: 0 }]);
     const reader = spawn(
@@ -48,7 +52,8 @@ describe('embedded log write-ahead log', () => {
       expect((await lines.next()).value).toBe('ready');
       const value = JSON.stringify({ text: 'x'.repeat(5_000) });
       let largest = 0;
-      // 40 appends of ~1 MiB each: ten times the bound.
+      // 40 appends of ~1 MiB each without a pause: five times the ceiling. Unbounded, the WAL
+      // reached 17.5 MB this way.
       for (let append = 0; append < 40; append++) {
         const records = Array.from({ length: 200 }, (_, i) => ({
           topic: 'big',
@@ -58,14 +63,17 @@ describe('embedded log write-ahead log', () => {
           timestamp: Date.now(),
         }));
         await log.append(records);
-        largest = Math.max(largest, statSync(join(dataDir, 'log.sqlite-wal')).size);
+        largest = Math.max(largest, statSync(wal).size);
       }
+      // Past the ceiling by at most the append that crossed it (and a page or two).
+      expect(largest).toBeLessThan(ceiling + 2 * MB);
+      expect(largest).toBeGreaterThan(limit);
+      // The writer is idle now (the reader still reads): the WAL goes back under the bound.
+      await waitFor(() => statSync(wal).size <= limit, 'the write-ahead log back under its bound', 20_000);
+      expect(log.walStats.idle).toBeGreaterThan(0);
       reader.stdin!.end('stop\n');
       const read = Number((await lines.next()).value);
       expect(read).toBeGreaterThan(0);
-      // Past the bound by at most the append that crossed it (and a page or two).
-      expect(largest).toBeLessThan(limit + 2 * MB);
-      expect(log.walStats.restarts).toBeGreaterThan(0);
       const [code] = await exited;
       expect(code).toBe(0);
     } finally {

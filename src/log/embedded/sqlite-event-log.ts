@@ -141,7 +141,7 @@ export class EmbeddedEventLog implements EventLog {
 
   /** Checkpoints that kept the write-ahead log bounded while readers read (see wal-bound.ts). */
   get walStats(): WalBoundStats {
-    return this.#wal?.stats ?? { restarts: 0, busy: 0 };
+    return this.#wal?.stats ?? { restarts: 0, busy: 0, idle: 0 };
   }
 
   /** After a committed write; a failure here must not fail the write, and recurs at the next one. */
@@ -507,6 +507,7 @@ export class EmbeddedEventLog implements EventLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wal?.close();
     this.#db.close();
   }
 
