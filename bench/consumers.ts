@@ -157,7 +157,17 @@ function machineJiffies(): { busy: number; total: number } {
  * threads' CPU, the walsender's CPU and the log's WAL file size.
  */
 /** `--diag`: wall time the capture spent in appends, and in the WAL bound's checkpoints among them. */
-const appendTiming = { appendMs: 0, appends: 0, boundMs: 0, checkpoints: 0, busy: 0, busyMs: 0, longestMs: 0 };
+const appendTiming = {
+  appendMs: 0,
+  appends: 0,
+  boundMs: 0,
+  checkpoints: 0,
+  busy: 0,
+  busyMs: 0,
+  longestMs: 0,
+  /** Checkpoints run while the capture paused (seen at the next append). */
+  idle: 0,
+};
 function timeAppends(): void {
   const append = EmbeddedEventLog.prototype.append;
   EmbeddedEventLog.prototype.append = async function (this: EmbeddedEventLog, ...args) {
@@ -185,6 +195,7 @@ function timeAppends(): void {
         appendTiming.busyMs += ms;
       }
       appendTiming.longestMs = Math.max(appendTiming.longestMs, ms);
+      appendTiming.idle = after.idle;
     }
   };
 }
@@ -228,7 +239,7 @@ function captureProbe(dataDir: string) {
         `machine busy ${(busy * 100).toFixed(0)} %`,
         `WAL max ${(walMax / 1e6).toFixed(0)} MB`,
         `wall ${seconds.toFixed(2)} s`,
-        `appends ${appendTiming.appends - a0.appends} in ${((appendTiming.appendMs - a0.appendMs) / 1000).toFixed(2)} s (WAL bound ${((appendTiming.boundMs - a0.boundMs) / 1000).toFixed(2)} s: ${appendTiming.checkpoints - a0.checkpoints} checkpoints, ${appendTiming.busy - a0.busy} busy taking ${((appendTiming.busyMs - a0.busyMs) / 1000).toFixed(2)} s, longest ${appendTiming.longestMs.toFixed(0)} ms)`,
+        `appends ${appendTiming.appends - a0.appends} in ${((appendTiming.appendMs - a0.appendMs) / 1000).toFixed(2)} s (WAL bound ${((appendTiming.boundMs - a0.boundMs) / 1000).toFixed(2)} s: ${appendTiming.checkpoints - a0.checkpoints} checkpoints, ${appendTiming.busy - a0.busy} busy taking ${((appendTiming.busyMs - a0.busyMs) / 1000).toFixed(2)} s, longest ${appendTiming.longestMs.toFixed(0)} ms; ${appendTiming.idle - a0.idle} in pauses)`,
         `threads ${threadReport(t0, threadTicks())}`,
       ].join(', ');
     },
