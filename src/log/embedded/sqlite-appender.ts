@@ -10,7 +10,7 @@ import type { BatchStatements, LogStatements } from './sqlite-statements.ts';
 interface PartitionState {
   readonly id: number;
   next: number;
-  /** Indexes of the running append's records bound here, and their bytes, flushed at its end. */
+  /** Indexes of the running append's records bound here, and the bytes stored, flushed at its end. */
   readonly pending: number[];
   pendingBytes: number;
   /** Set while the running append has claimed offsets here (records or a batch). */
@@ -21,8 +21,6 @@ interface TopicState {
   readonly id: number;
   readonly partitions: PartitionState[];
 }
-
-export { EMPTY_HEADERS };
 
 /**
  * Records of one append that land on consecutive offsets of a partition, this many or more, are stored
@@ -107,7 +105,6 @@ export class SqliteAppender {
       const headers = hasHeaders(record.headers) ? JSON.stringify(record.headers) : null;
       touch(partition);
       partition.pending.push(stored.length);
-      partition.pendingBytes += recordBytes(record, headers);
       headersText.push(headers);
       stored.push({
         topic: record.topic,
@@ -174,7 +171,6 @@ export class SqliteAppender {
         if (to - from >= MIN_RECORDS_PER_BATCH) {
           const run = pending.slice(from, to);
           const encoded = encodeRecords(stored, headersText, run, this.#buffer);
-          partition.pendingBytes -= runBytes(stored, headersText, run);
           partition.pendingBytes +=
             BATCH_OVERHEAD_BYTES + RECORDS_CODEC.length + encoded.header.length + encoded.data.byteLength;
           this.#batches().insert.run(
@@ -190,7 +186,9 @@ export class SqliteAppender {
           for (let n = from; n < to; n++) {
             const i = pending[n]!;
             const r = stored[i]!;
-            rows.add(partition.id, r.offset, r.key, r.value, headersText[i] ?? null, r.timestamp);
+            const headers = headersText[i] ?? null;
+            rows.add(partition.id, r.offset, r.key, r.value, headers, r.timestamp);
+            partition.pendingBytes += recordBytes(r, headers);
           }
         }
         from = to;
@@ -273,16 +271,6 @@ function recordBytes(record: { key: string | null; value: string | null }, heade
   return (
     RECORD_OVERHEAD_BYTES + (record.key?.length ?? 0) + (record.value?.length ?? 0) + (headers?.length ?? 0)
   );
-}
-
-function runBytes(
-  stored: readonly StoredRecord[],
-  headersText: readonly (string | null)[],
-  run: readonly number[],
-): number {
-  let bytes = 0;
-  for (const i of run) bytes += recordBytes(stored[i]!, headersText[i] ?? null);
-  return bytes;
 }
 
 function hasHeaders(headers: AppendRecord['headers']): boolean {

@@ -3,8 +3,9 @@ import { LogError } from '../../core/errors.ts';
 import type { Checkpoint, EventLog, PartitionLag, TopicInfo } from '../../core/event-log.ts';
 import type { AppendItem, PartitionOffset, StoredRecord } from '../../core/record.ts';
 import { batchCodec, type OpenedBatch } from '../batch-codecs.ts';
+import { EMPTY_HEADERS } from './record-batch.ts';
 import { type RetentionPolicy, type RetentionResult, RetentionSweeper } from './retention.ts';
-import { EMPTY_HEADERS, SqliteAppender } from './sqlite-appender.ts';
+import { SqliteAppender } from './sqlite-appender.ts';
 import {
   BUSY_TIMEOUT_MS,
   classifySqliteError,
