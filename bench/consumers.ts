@@ -27,7 +27,9 @@
  *    the rounds are printed last, with the median of the per-round changes (each round's rate
  *    against that round's rate without groups).
  *    Replicas run at `--niceness` (10, the default of `consumers.niceness`; 0 = capture's priority;
- *    above 0 the worker also puts itself in the SCHED_IDLE class, see worker/priority.ts).
+ *    above 0 the worker also puts itself in the SCHED_IDLE class, see worker/priority.ts), and wait
+ *    while the capture catches up (`consumers.yieldToCapture`, default auto: the time they were
+ *    held back is printed with each round).
  *    `--diag` prints, per round, where the capture process spent the window (its main thread's run
  *    time and run-queue wait from /proc schedstat, context switches, the walsender's CPU, the
  *    machine's busy share, the log's largest WAL file); `--syscalls` also writes a `perf trace -s`
@@ -49,6 +51,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
 import { type RunningCapture, startCapture } from '../src/capture/capture-runner.ts';
+import { readStatus } from '../src/capture/capture-status.ts';
 import { loadConfig } from '../src/config/config-loader.ts';
 import { ConsumerStore } from '../src/consumers/consumer-store.ts';
 import type { AppendRecord } from '../src/core/record.ts';
@@ -397,9 +400,12 @@ async function captureWithGroups(
         // The table is empty at the first start: with a snapshot to do, the restart would finish
         // it inside the measured window and start its reader threads there (~1 CPU s).
         'snapshot.mode': 'never',
-        ...settings,
+        ...Object.fromEntries(Object.entries(settings).filter(([k]) => !k.startsWith('env.'))),
       },
     });
+    // `@env.NAME=value`: the replicas' environment in this mode's rounds.
+    const env = Object.entries(settings).filter(([k]) => k.startsWith('env.'));
+    for (const [k, v] of env) process.env[k.slice(4)] = v;
     const logger = pino({ level: 'silent' });
     // First start: slot, publication and log; then the backlog is written while capture is stopped.
     capture = await startCapture(config, { logger });
@@ -423,6 +429,7 @@ async function captureWithGroups(
       p.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
       workers.push(p);
     }
+    for (const [k] of env) delete process.env[k.slice(4)];
     await Promise.all(workers.map((w) => w.ready()));
     const cpuBefore = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0);
     const probe = values.diag ? captureProbe(d.path) : undefined;
@@ -470,6 +477,7 @@ async function captureWithGroups(
       600_000,
     );
     const seconds = (performance.now() - started) / 1000;
+    const held = capture.consumerYield.stats;
     if (probe) console.error(`[diag] ${mode} round ${round}: ${probe.report(seconds)}`);
     if (tracer) {
       tracer.kill('SIGINT');
@@ -483,7 +491,7 @@ async function captureWithGroups(
       try {
         const consumedBy = (g: number) => store.committed(`group${g}`).reduce((n, p) => n + p.offset, 0);
         const counts = workers.map((_, g) => consumedBy(g));
-        consumed = `${Math.min(...counts).toLocaleString('en')}-${Math.max(...counts).toLocaleString('en')} records, ${groupsCpu.toFixed(1)} CPU s`;
+        consumed = `${Math.min(...counts).toLocaleString('en')}-${Math.max(...counts).toLocaleString('en')} records, ${groupsCpu.toFixed(1)} CPU s, held back ${(held.heldMs / 1000).toFixed(2)} s (${held.holds}x)`;
         if (mode === 'no-op') {
           // When the groups had handled everything, from the capture's start: how far behind the
           // burst left them.
@@ -591,9 +599,15 @@ function median(xs: readonly number[]): number {
  * database receiving `--e2e-rate` single-row transactions/s. A warm-up second (phase 0) is not
  * measured; the handler writes `Date.now() - ts_us / 1000` of every phase-1 record.
  */
-async function endToEnd(
-  serverUrl: string,
-): Promise<{ rate: number; count: number; p50: number; p95: number; p99: number; max: number }> {
+async function endToEnd(serverUrl: string): Promise<{
+  rate: number;
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  held: string;
+}> {
   const rate = Number(values['e2e-rate']);
   const seconds = Number(values['e2e-seconds']);
   const name = 'bench_e2e';
@@ -672,7 +686,18 @@ async function endToEnd(
       .map(Number)
       .sort((a, b) => a - b);
     const q = (p: number) => Math.round(ms[Math.min(ms.length - 1, Math.floor(p * ms.length))]!);
-    return { rate, count: ms.length, p50: q(0.5), p95: q(0.95), p99: q(0.99), max: Math.round(ms.at(-1)!) };
+    // A capture that keeps up never holds its consumer back (consumers.yieldToCapture).
+    await waitFor(() => readStatus(join(d.path, 'data'))?.consumersHeld, 'the capture status');
+    const held = readStatus(join(d.path, 'data'))!.consumersHeld!;
+    return {
+      rate,
+      count: ms.length,
+      p50: q(0.5),
+      p95: q(0.95),
+      p99: q(0.99),
+      max: Math.round(ms.at(-1)!),
+      held: `held back ${held.holds}x, ${(held.heldMs / 1000).toFixed(2)} s`,
+    };
   } finally {
     if (run && run.child.exitCode === null) {
       run.child.kill('SIGTERM');
@@ -814,8 +839,10 @@ try {
   if (cluster && ONLY.has('capture')) {
     const groups = Number(values.groups);
     // A mode is `none`, `slow` or `no-op`, then any `@<setting>=<value>` of the capture's config
-    // (e.g. `no-op@log.walLimitMb=0`: the WAL left to SQLite's automatic checkpoints), so that
-    // settings can be compared in the same rounds.
+    // (e.g. `no-op@log.walLimitMb=0`: the WAL left to SQLite's automatic checkpoints;
+    // `no-op@consumers.yieldToCapture=never`: groups that read during the catch-up) or
+    // `@env.<NAME>=<value>` of the replicas' environment, so that settings can be compared in the
+    // same rounds.
     const modes = values.modes.split(',');
     const parse = (mode: string) => {
       const [kind, ...pairs] = mode.split('@') as ['none' | 'slow' | 'no-op', ...string[]];
@@ -869,7 +896,7 @@ try {
     results.push([
       `source commit -> handler start, ${r.rate.toLocaleString('en')} tx/s for ${values['e2e-seconds']} s`,
       `p50 ${r.p50} ms, p95 ${r.p95} ms, p99 ${r.p99} ms, max ${r.max} ms`,
-      `${r.count} records`,
+      `${r.count} records, ${r.held}`,
     ]);
   }
 

@@ -11,6 +11,7 @@ import { PostgresSource } from '../source/postgres/postgres-source.ts';
 import type { SlotState } from '../source/postgres/source-catalog.ts';
 import { Capture, type CaptureObserver } from './capture.ts';
 import { RateMeter, writeStatus } from './capture-status.ts';
+import { ConsumerYield } from './consumer-yield.ts';
 import { EventFilter } from './event-filter.ts';
 import { schemaHistoryTopic } from './schema-history.ts';
 import { SlotLagMonitor } from './slot-lag-monitor.ts';
@@ -26,6 +27,8 @@ export interface RunningCapture {
   readonly done: Promise<void>;
   /** Snapshot jobs and their progress (initial snapshot, backfills). */
   readonly snapshots: SnapshotTracker;
+  /** Holds the consumers of this data directory back while the capture catches up. */
+  readonly consumerYield: ConsumerYield;
   /** The slot as last polled (every status interval), `null` before the first answer. */
   slotState(): SlotState | null;
   /** Idempotent: stops reading, makes what was read durable, confirms it, closes everything. */
@@ -124,6 +127,17 @@ export async function startCapture(
     throw error;
   }
 
+  const consumerYield = new ConsumerYield({
+    dataDir: config.dataDir,
+    mode: config.consumers.yieldToCapture,
+    logger,
+    received: () => source.stats.messagesReceived,
+    backlog: async () => {
+      const streamed = source.stats.streamedLsn;
+      if (streamed === 0n) return null;
+      return Math.max(0, Number((await source.serverLsn()) - streamed));
+    },
+  });
   const startedAt = new Date().toISOString();
   const meter = new RateMeter();
   let slot: SlotState | null = null;
@@ -163,6 +177,7 @@ export async function startCapture(
         recordsPerSecond: Math.round(meter.sample(Date.now(), capture.stats.records)),
         reconnects: source.stats.reconnects,
         snapshot: snapshots.tracker.status(),
+        consumersHeld: consumerYield.stats,
       });
     } catch (error) {
       logger.warn({ err: error }, 'could not write the status file');
@@ -180,10 +195,13 @@ export async function startCapture(
     if (retention) clearInterval(retention);
   });
   done.catch(() => undefined);
+  consumerYield.start();
+  done.finally(() => consumerYield.stop()).catch(() => undefined);
   snapshots.workers.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      consumerYield.stop();
       await snapshots.workers.stop();
       await source.stop(() => capture.settle());
       await done.catch(() => undefined);
@@ -199,7 +217,16 @@ export async function startCapture(
       return stop();
     });
   }
-  return { capture, source, log, done, snapshots: snapshots.tracker, slotState: () => slot, stop };
+  return {
+    capture,
+    source,
+    log,
+    done,
+    snapshots: snapshots.tracker,
+    consumerYield,
+    slotState: () => slot,
+    stop,
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ConsumerYieldStats } from './consumer-yield.ts';
 import type { SnapshotJobStatus } from './snapshot-tracker.ts';
 
 /** What a running capture publishes in its data directory for `tributary status`. */
@@ -23,6 +24,8 @@ export interface CaptureStatus {
   readonly reconnects: number;
   /** Snapshot and backfill jobs of this run, with their progress (absent before snapshots existed). */
   readonly snapshot?: readonly SnapshotJobStatus[];
+  /** Whether the consumers are held back while the capture catches up, how often and how long they were. */
+  readonly consumersHeld?: ConsumerYieldStats;
 }
 
 export const STATUS_FILE = 'capture-status.json';

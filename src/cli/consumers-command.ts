@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
+import { readYieldLease } from '../consumers/capture-yield.ts';
 import { type ConsumerStatus, ControlStore } from '../consumers/control-store.ts';
 import { validateConsumerName } from '../consumers/discovery.ts';
 import { ConsumerNotFoundError, validateReplicas } from '../consumers/supervisor.ts';
@@ -64,6 +65,11 @@ export function registerConsumers(program: Command): Command {
         return;
       }
       process.stdout.write(formatTable(rows));
+      if (readYieldLease(dataDirOf(flags)) > now) {
+        process.stdout.write(
+          'held back: the capture is catching up with its source; consumers read again once it has (consumers.yieldToCapture)\n',
+        );
+      }
     });
 
   // `--data-dir` is an option of `consumers` too, which takes it wherever it is written: read the

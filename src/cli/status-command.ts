@@ -44,6 +44,7 @@ export function registerStatus(program: Command): void {
             (n, t) => n + t.partitions.reduce((m, p) => m + p.endOffset - p.startOffset, 0),
             0,
           ),
+          consumersHeld: running ? (status.consumersHeld ?? null) : null,
           updatedAt: status?.updatedAt ?? null,
           snapshot: snapshotReport(status?.snapshot ?? [], position?.snapshot?.jobs ?? [], running),
         };
@@ -66,6 +67,14 @@ export function registerStatus(program: Command): void {
           ['topics', report.topics],
           ['records', report.records],
         ];
+        const held = report.consumersHeld;
+        if (held && held.holds > 0) {
+          const total = `${held.holds} time${held.holds === 1 ? '' : 's'}, ${(held.heldMs / 1000).toFixed(1)} s in all`;
+          rows.push([
+            'consumers held',
+            held.holding ? `yes, capture catching up (${total})` : `no (${total})`,
+          ]);
+        }
         for (const [k, v] of rows) process.stdout.write(`${k.padEnd(14)} ${v}\n`);
         for (const job of report.snapshot)
           process.stdout.write(`${'snapshot'.padEnd(14)} ${snapshotLine(job)}\n`);

@@ -428,6 +428,14 @@ export const SETTINGS: readonly SettingSpec[] = [
       "OS scheduling niceness added to consumer replica processes (0-19; 0 = same priority as the capture). Above 0, on Linux, replicas also run in the SCHED_IDLE class (through `chrt`) and lower their session's autogroup: they only get the CPU time the capture leaves, so consumers are best effort, falling behind during bursts and catching up after, while the capture keeps its pace. A replica starved of CPU (waiting in the run queue) is not taken for hung. 0 turns all of this off.",
   },
   {
+    path: 'consumers.yieldToCapture',
+    env: 'TRIBUTARY_CONSUMERS_YIELD_TO_CAPTURE',
+    schema: z.enum(['auto', 'always', 'never']),
+    default: 'auto',
+    description:
+      "Whether consumer replicas stop reading while the capture catches up with its source (the server's WAL at least 1 MiB ahead of the stream, e.g. after downtime or a bulk load), and read again once it has: `auto` = only on a machine without a spare core (Linux: less than one core idle or running niced tasks over the last 0.5 s), `always`, or `never`. On two cores, five consumers reading during a catch-up cost it 15-20 % of its pace even at the lowest CPU priority; they would fall behind anyway, and the capture frees the source's WAL sooner. Lag-based autoscaling waits meanwhile. Only for consumers sharing the capture's data directory.",
+  },
+  {
     path: 'consumers.heartbeatTimeoutMs',
     env: 'TRIBUTARY_CONSUMERS_HEARTBEAT_TIMEOUT_MS',
     schema: positiveInt,
@@ -556,6 +564,7 @@ export interface TributaryConfig {
     dir: string;
     heartbeatMs: number;
     niceness: number;
+    yieldToCapture: 'auto' | 'always' | 'never';
     heartbeatTimeoutMs: number;
     hangTimeoutMs: number;
     crashLoopRestarts: number;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { YieldGate } from './capture-yield.ts';
 import type { RotatingLogFile } from './consumer-logs.ts';
 import type { ConsumerMetrics } from './consumer-metrics.ts';
 import type { ConsumerDescription, WorkerToSupervisor } from './consumer-protocol.ts';
@@ -62,6 +63,7 @@ export class ConsumerSupervisor {
   #restarts = 0;
   readonly #restartPolicy: RestartPolicy;
   readonly #autoscaler: LagAutoscaler;
+  readonly #yieldGate: YieldGate;
   #lastError: { message: string; at: number } | null = null;
   #revokeSeq = 0;
   #partitions: PartitionKey[] = [];
@@ -80,6 +82,7 @@ export class ConsumerSupervisor {
     this.#control = { name: consumer.name, replicas: null, paused: false, restartGeneration: 0 };
     this.#restartPolicy = new RestartPolicy(settings);
     this.#autoscaler = new LagAutoscaler(settings.autoscale);
+    this.#yieldGate = new YieldGate(settings.dataDir);
   }
 
   get name(): string {
@@ -210,6 +213,7 @@ export class ConsumerSupervisor {
       max: d.replicas.max,
       initial: d.replicas.initial,
       partitions: this.#partitions.length,
+      held: this.#yieldGate.holding(),
     });
     this.#autoTarget = target;
     if (step) {

@@ -57,6 +57,17 @@ describe('LagAutoscaler', () => {
     expect(a.decide({ now: 2200, lagSeconds: 10, ...range })).toEqual({ target: 2, step: 'up' });
   });
 
+  it('takes no step while the capture holds the consumers back, and counts the cooldown afresh after', () => {
+    const a = new LagAutoscaler({ upLagSeconds: 5, downLagSeconds: 1, cooldownMs: 1000 });
+    a.decide({ now: 0, lagSeconds: 10, ...range });
+    // Their lag grows while they wait for the capture: not a sign that they are too few.
+    for (let t = 500; t <= 5000; t += 500) {
+      expect(a.decide({ now: t, lagSeconds: 10 + t / 100, held: true, ...range })).toEqual({ target: 1 });
+    }
+    expect(a.decide({ now: 5500, lagSeconds: 60, ...range })).toEqual({ target: 1 });
+    expect(a.decide({ now: 6500, lagSeconds: 60, ...range })).toEqual({ target: 2, step: 'up' });
+  });
+
   it('never runs more replicas than partitions', () => {
     const a = new LagAutoscaler({ upLagSeconds: 5, downLagSeconds: 1, cooldownMs: 0 });
     const input = { min: 1, max: 8, initial: 1, partitions: 2, lagSeconds: 60 };

@@ -86,13 +86,16 @@ export class LagAutoscaler {
     max: number;
     initial: number;
     partitions: number;
+    /** The capture holds the consumers back (capture-yield.ts): their lag says nothing of their pace. */
+    held?: boolean;
   }): { target: number; step?: 'up' | 'down' } {
     const { now, lagSeconds, min } = input;
     const max = Math.max(min, Math.min(input.max, input.partitions > 0 ? input.partitions : input.max));
     const current = Math.min(max, Math.max(min, this.#target ?? input.initial));
     this.#target = current;
-    const direction =
-      lagSeconds > this.#o.upLagSeconds && current < max
+    const direction = input.held
+      ? undefined
+      : lagSeconds > this.#o.upLagSeconds && current < max
         ? 'up'
         : lagSeconds < this.#o.downLagSeconds && current > min
           ? 'down'

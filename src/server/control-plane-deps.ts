@@ -25,16 +25,17 @@ export interface ControlPlaneDeps {
 }
 
 /** The running capture: its counters, source connection and the last polled slot state. */
-export type CaptureControl = Pick<RunningCapture, 'capture' | 'source' | 'slotState'> & {
-  readonly slot: string;
-  readonly publication: string;
-  /** The source without its password. */
-  readonly target: string;
-  /** Where the log lives (checked for writability by /readyz). */
-  readonly dataDir: string;
-  /** The error that stopped the capture, if it stopped on one. */
-  failure(): Error | undefined;
-};
+export type CaptureControl = Pick<RunningCapture, 'capture' | 'source' | 'slotState'> &
+  Partial<Pick<RunningCapture, 'consumerYield'>> & {
+    readonly slot: string;
+    readonly publication: string;
+    /** The source without its password. */
+    readonly target: string;
+    /** Where the log lives (checked for writability by /readyz). */
+    readonly dataDir: string;
+    /** The error that stopped the capture, if it stopped on one. */
+    failure(): Error | undefined;
+  };
 
 export interface ConsumerSummary {
   readonly name: string;

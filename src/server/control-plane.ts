@@ -64,6 +64,7 @@ export function captureControl(running: RunningCapture, config: TributaryConfig)
     failure: () => failure,
     capture: running.capture,
     source: running.source,
+    consumerYield: running.consumerYield,
     slotState: () => running.slotState(),
     slot: config.source.slot,
     publication: config.source.publication,

@@ -9,6 +9,7 @@ export const METRICS = {
   captureRecords: 'tributary_capture_records_total',
   captureAppends: 'tributary_capture_appends_total',
   commitToLog: 'tributary_capture_commit_to_log_seconds',
+  consumersHeld: 'tributary_capture_consumers_held_seconds_total',
   lastCommit: 'tributary_capture_last_commit_timestamp_seconds',
   sourceConnected: 'tributary_source_connected',
   sourceReconnects: 'tributary_source_reconnects_total',
@@ -96,6 +97,11 @@ export class ServerMetrics {
       METRICS.captureAppends,
       'Durable appends (one fsync each)',
       (d) => d.capture?.capture.stats.appends ?? 0,
+    );
+    captureCounter(
+      METRICS.consumersHeld,
+      'Time the consumers were held back while the capture caught up with the source (consumers.yieldToCapture)',
+      (d) => (d.capture?.consumerYield?.stats.heldMs ?? 0) / 1000,
     );
     captureCounter(
       METRICS.sourceReconnects,

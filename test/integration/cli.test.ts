@@ -325,6 +325,8 @@ describe.each(PG_VERSIONS)('tributary status and read --follow on PostgreSQL %i'
     });
     expect(report.durableLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     expect(typeof report.recordsPerSecond).toBe('number');
+    // A capture that kept up never held its consumers back.
+    expect(report.consumersHeld).toEqual({ holding: false, holds: 0, heldMs: 0 });
 
     const text = await run(['status', '--data-dir', dir.path]);
     expect(text.code, text.stderr).toBe(0);
@@ -334,6 +336,7 @@ describe.each(PG_VERSIONS)('tributary status and read --follow on PostgreSQL %i'
     expect(text.stdout).toMatch(/^durable LSN +[0-9A-F]+\/[0-9A-F]+$/m);
     expect(text.stdout).toMatch(/^lag +\d+ bytes$/m);
     expect(text.stdout).toMatch(/^records\/s +\d+(\.\d+)?$/m);
+    expect(text.stdout).not.toMatch(/consumers held/);
   });
 
   it('read --follow prints a record committed after it started, and exits 0 on SIGINT', async () => {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeYieldLease } from '../../src/consumers/capture-yield.ts';
 import { distinctOffsets, handled, supervisorBed } from '../fixtures/consumers/supervisor-fixtures.ts';
 import { waitFor } from '../support/capture-harness.ts';
 import { cli, startCli } from '../support/cli.ts';
@@ -37,6 +38,12 @@ describe('tributary consumers and tributary logs', () => {
         lastError: null,
       },
     ]);
+    // A capture catching up holds the consumers back: the listing says so under the table.
+    expect(table.stdout).not.toMatch(/held back/);
+    writeYieldLease(dataDir, Date.now() + 60_000);
+    const held = await cli(['consumers', '--data-dir', dataDir], { env: ENV, cwd: consumersDir });
+    writeYieldLease(dataDir, 0);
+    expect(held.stdout.trim().split('\n').at(-1)).toMatch(/^held back: the capture is catching up/);
 
     const scale = await cli(['consumers', 'scale', 'listed', '3', '--data-dir', dataDir], { env: ENV });
     expect(scale.stdout).toBe('listed: 3 replicas\n');

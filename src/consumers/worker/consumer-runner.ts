@@ -34,6 +34,11 @@ export interface ConsumerRunnerOptions {
   readonly pollMaxMs?: number;
   /** How long in-flight handlers may run after `stop` before their signal aborts. Default 5 s. */
   readonly shutdownGraceMs?: number;
+  /**
+   * Says when the capture asks consumers to stand aside (capture-yield.ts): no read starts while it
+   * holds; the records already read are still handled.
+   */
+  readonly yieldGate?: { holding(): boolean };
   /** Called when the runner cannot continue safely (the process should exit and be restarted). */
   readonly onFatal?: (error: Error) => void;
 }
@@ -307,6 +312,10 @@ export class ConsumerRunner {
     let backoff = min;
     let failingSince: number | undefined;
     while (!state.revoked && !this.#stopping) {
+      if (this.#o.yieldGate?.holding()) {
+        await this.#pause(state, YIELD_POLL_MS);
+        continue;
+      }
       const room = this.#maxBuffered - state.progress.outstanding;
       if (room <= 0) {
         // Woken as soon as a batch of this partition finishes; the timeout is only a safety net.
@@ -492,6 +501,12 @@ export class ConsumerRunner {
 
 /** A read of fewer records than this is followed by a `pollMinMs` wait rather than a read at once. */
 const SMALL_READ = 100;
+
+/**
+ * How often a replica held back by the capture looks whether it may read again: each look wakes
+ * the process, and on a machine whose cores the capture keeps busy every wake-up costs it.
+ */
+const YIELD_POLL_MS = 100;
 
 /** Reads failing without a break for this long end the replica (to be restarted). */
 const READ_FAILURE_LIMIT_MS = 30_000;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ConfigError } from '../../core/errors.ts';
 import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
+import { YieldGate } from '../capture-yield.ts';
 import type {
   SupervisorToWorker,
   TopicPartitionRef,
@@ -173,6 +174,8 @@ async function main(): Promise<number> {
       store,
       logger,
       shutdownGraceMs: SHUTDOWN_GRACE_MS,
+      // The capture writing to this data directory may ask its consumers to wait (consumers.yieldToCapture).
+      yieldGate: new YieldGate(launch.dataDir),
       onFatal: (error) => {
         fatal ??= error;
         shutdown.abort();

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { SchemaMessage, SourceMessage } from '../../core/change-event.ts';
 import { DecodeError, type TributaryError } from '../../core/errors.ts';
-import { formatLsn, type Lsn } from '../../core/lsn.ts';
+import { formatLsn, type Lsn, parseLsn } from '../../core/lsn.ts';
 import type { Source, SourceHandler } from '../../core/source.ts';
 import { LazyClient } from './lazy-client.ts';
 import { type DecodedMessage, PgOutputDecoder } from './pgoutput-decoder.ts';
@@ -54,6 +54,8 @@ export interface SourceStats {
   messagesReceived: number;
   /** End LSN of the last commit received. */
   lastReceivedLsn: Lsn;
+  /** How far the server has sent the stream: the latest message's or keepalive's position (0 before any). */
+  streamedLsn: Lsn;
   /** Position last reported to the server as flushed. */
   confirmedLsn: Lsn;
   reconnects: number;
@@ -75,6 +77,7 @@ export class PostgresSource implements Source {
     bytesReceived: 0,
     messagesReceived: 0,
     lastReceivedLsn: 0n,
+    streamedLsn: 0n,
     confirmedLsn: 0n,
     reconnects: 0,
     heartbeats: 0,
@@ -140,6 +143,15 @@ export class PostgresSource implements Source {
       );
     }
     return this.slotInfo;
+  }
+
+  /** The server's current WAL position (on a standby, what it has replayed). */
+  async serverLsn(): Promise<Lsn> {
+    const client = await this.catalogClient();
+    const result = await client.query<{ lsn: string }>(
+      'select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn',
+    );
+    return parseLsn(result.rows[0]!.lsn);
   }
 
   /** The slot as the server sees it: what it retains and how far behind we are, in bytes. */
@@ -275,7 +287,9 @@ export class PostgresSource implements Source {
         const type = chunk[0];
         if (type === 0x77) {
           // 'w' XLogData
-          const decoded = decoder.decode(chunk, XLOG_DATA_HEADER, chunk.length, readXLogDataStart(chunk));
+          const start = readXLogDataStart(chunk);
+          if (start > this.stats.streamedLsn) this.stats.streamedLsn = start;
+          const decoded = decoder.decode(chunk, XLOG_DATA_HEADER, chunk.length, start);
           if (Array.isArray(decoded)) for (const m of decoded) await this.accept(m, decoder, messages);
           else await this.accept(decoded, decoder, messages);
           const last = messages[messages.length - 1];
@@ -285,6 +299,7 @@ export class PostgresSource implements Source {
         } else if (type === 0x6b) {
           // 'k' keepalive
           const keepalive = readKeepalive(chunk);
+          if (keepalive.walEnd > this.stats.streamedLsn) this.stats.streamedLsn = keepalive.walEnd;
           this.idle = { walEnd: keepalive.walEnd, commitEnd: this.stats.lastReceivedLsn };
           if (keepalive.replyRequested) this.lastStatusAt = 0;
         } else {
