@@ -86,6 +86,8 @@ const { values } = parseArgs({
   },
 });
 const N = Number(values.records);
+/** Heartbeat interval of the capture bench's replicas: `consumers.heartbeatMs`'s default. */
+const HEARTBEAT_MS = 1000;
 /** Niceness of the bench's replica processes, as the supervisor sets it (`consumers.niceness`). */
 const NICENESS = Number(values.niceness);
 const ONLY = new Set(values.only.split(','));
@@ -425,12 +427,25 @@ async function captureWithGroups(
         `group${g}`,
         `export default defineConsumer({ topics: [${JSON.stringify(topic)}], batch: { maxRecords: 100 }, concurrency: ${mode === 'slow' ? 1 : 4}, ${handle} });`,
       );
-      const p = new FakeParent({ ...launch(`group${g}`, module, d.path, 0), niceness: NICENESS });
+      // Heartbeats at the supervisor's default (`consumers.heartbeatMs`), not the tests' 100 ms:
+      // they come into this process, which is the capture's, as they come into `tributary run`'s.
+      const p = new FakeParent({
+        ...launch(`group${g}`, module, d.path, 0),
+        niceness: NICENESS,
+        heartbeatMs: HEARTBEAT_MS,
+      });
       p.assign(Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
       workers.push(p);
     }
     for (const [k] of env) delete process.env[k.slice(4)];
     await Promise.all(workers.map((w) => w.ready()));
+    // Settled, as replicas that run for long are when a catch-up starts: assigned, their log open,
+    // idle at the end of their partitions (a heartbeat after the assignment).
+    await waitFor(
+      () => workers.every((w) => w.messages.filter((m) => m.type === 'heartbeat').length >= 2),
+      'the replicas settled',
+      60_000,
+    );
     const cpuBefore = workers.reduce((t, w) => t + cpuSeconds(w.child.pid!), 0);
     const probe = values.diag ? captureProbe(d.path) : undefined;
     if (probe && workers.length > 0) {

@@ -131,6 +131,7 @@ export async function startCapture(
     dataDir: config.dataDir,
     mode: config.consumers.yieldToCapture,
     logger,
+    startBacklog: async () => (await source.slotState())?.lagBytes ?? null,
     received: () => source.stats.messagesReceived,
     backlog: async () => {
       const streamed = source.stats.streamedLsn;
@@ -190,12 +191,13 @@ export async function startCapture(
       ? setInterval(() => void log.enforceRetention(Date.now()), 60_000)
       : undefined;
 
+  // Before the stream: a capture that starts behind holds its consumers before its first append.
+  consumerYield.start();
   const done = capture.run().finally(() => {
     clearInterval(timer);
     if (retention) clearInterval(retention);
   });
   done.catch(() => undefined);
-  consumerYield.start();
   done.finally(() => consumerYield.stop()).catch(() => undefined);
   snapshots.workers.start();
   let stopping: Promise<void> | undefined;

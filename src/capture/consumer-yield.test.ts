@@ -13,7 +13,7 @@ afterEach(() => {
 });
 
 /** A capture as the policy sees it: a clock, a message count, a backlog, the machine's CPU. */
-function harness(mode: YieldMode) {
+function harness(mode: YieldMode, startBacklog?: number) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tributary-yield-'));
   dirs.push(dataDir);
   const state = {
@@ -35,6 +35,7 @@ function harness(mode: YieldMode) {
       return state.backlog;
     },
     cpu: () => state.cpu,
+    ...(startBacklog === undefined ? {} : { startBacklog: async () => startBacklog }),
   });
   /** 100 ms pass with messages received (unless `idle`), then the policy decides. */
   const tick = async (options: { idle?: boolean } = {}) => {
@@ -72,6 +73,28 @@ describe('ConsumerYield', () => {
     h.state.backlog = 512 * 1024; // does not start a hold
     await h.tick();
     expect(h.policy.stats.holding).toBe(false);
+  });
+
+  it('a capture that starts behind holds from the start, before any message, for a second at least', async () => {
+    const h = harness('auto', 50 * MiB);
+    h.state.spare = 1.8; // the catch-up has not used the CPU yet
+    h.policy.start();
+    await new Promise((r) => setImmediate(r));
+    expect(h.policy.stats.holding).toBe(true);
+    expect(h.lease()).toBe(h.state.now + YIELD_LEASE_MS);
+    for (let i = 0; i < 9; i++) {
+      await h.tick({ idle: true });
+      expect(h.lease()).toBe(h.state.now + YIELD_LEASE_MS);
+    }
+    await h.tick({ idle: true }); // then the policy decides: spare cores, nothing received
+    expect(h.policy.stats).toMatchObject({ holding: false, holds: 1 });
+    h.policy.stop();
+
+    const small = harness('always', 100 * 1024);
+    small.policy.start();
+    await new Promise((r) => setImmediate(r));
+    expect(small.policy.stats.holding).toBe(false);
+    small.policy.stop();
   });
 
   it('does not hold a capture that receives nothing, whatever the server WAL (another database writing)', async () => {

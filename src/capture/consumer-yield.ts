@@ -60,6 +60,11 @@ export interface ConsumerYieldOptions {
   readonly logger: Logger;
   /** WAL the server has and the capture has not received yet, in bytes; `null` when unknown. */
   readonly backlog: () => Promise<number | null>;
+  /**
+   * The backlog when the capture starts, before the stream delivered anything (the slot's lag):
+   * a catch-up that begins holds the consumers from its first record on.
+   */
+  readonly startBacklog?: () => Promise<number | null>;
   /** A count that grows with every message the capture receives. */
   readonly received: () => number;
   readonly cpu?: () => CpuTimes | null;
@@ -83,6 +88,8 @@ const HOLD_SPARE_CORES = 1;
 const RELEASE_SPARE_CORES = 1.5;
 /** The capture counts as receiving while its last message came this recently. */
 const ACTIVE_WINDOW_MS = 500;
+/** A hold taken at start-up lasts at least this long: what the policy measures needs time. */
+const START_HOLD_MS = 1000;
 /** The spare CPU is measured over about this long. */
 const CPU_WINDOW_MS = 500;
 
@@ -122,6 +129,8 @@ export class ConsumerYield {
   #holds = 0;
   #heldMs = 0;
   #writeFailed = false;
+  /** Until then a hold taken at start-up goes on whatever the policy says. */
+  #startHoldUntil = Number.NEGATIVE_INFINITY;
 
   constructor(options: ConsumerYieldOptions) {
     this.#o = options;
@@ -139,6 +148,7 @@ export class ConsumerYield {
     if (this.#o.mode === 'never' || this.#timer || this.#stopped) return;
     // The first tick then measures the spare CPU over its interval already.
     if (this.#o.mode === 'auto') this.#spareCores();
+    if (this.#o.startBacklog) void this.#holdAtStart(this.#o.startBacklog);
     this.#timer = setInterval(() => void this.tick(), this.#o.intervalMs ?? 100);
     this.#timer.unref();
   }
@@ -149,6 +159,26 @@ export class ConsumerYield {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#release();
+  }
+
+  /**
+   * A capture that starts behind holds the consumers before its first append: replicas that read
+   * meanwhile at idle priority get preempted inside their reads and keep the log's WAL from being
+   * reset (bench/README.md), and `auto` can only tell the spare CPU once the catch-up uses it.
+   * The policy decides from START_HOLD_MS on.
+   */
+  async #holdAtStart(startBacklog: () => Promise<number | null>): Promise<void> {
+    if (this.#o.mode === 'auto' && this.#cpu() === null) return; // `auto` never holds there
+    let backlog: number | null;
+    try {
+      backlog = await startBacklog();
+    } catch (error) {
+      this.#o.logger.debug({ err: error }, 'cannot read the source backlog');
+      return;
+    }
+    if (this.#stopped || backlog === null || backlog < HOLD_BACKLOG_BYTES) return;
+    this.#startHoldUntil = this.#clock() + START_HOLD_MS;
+    this.#hold();
   }
 
   /** One decision (the timer's; exposed for tests). */
@@ -163,7 +193,7 @@ export class ConsumerYield {
     this.#decidingSince = this.#clock();
     this.#ticking = true;
     try {
-      const hold = await this.#shouldHold();
+      const hold = (await this.#shouldHold()) || this.#clock() < this.#startHoldUntil;
       if (this.#stopped) return;
       if (hold) this.#hold();
       else this.#release();

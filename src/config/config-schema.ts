@@ -433,7 +433,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     schema: z.enum(['auto', 'always', 'never']),
     default: 'auto',
     description:
-      "Whether consumer replicas stop reading while the capture catches up with its source (the server's WAL at least 1 MiB ahead of the stream, e.g. after downtime or a bulk load), and read again once it has: `auto` = only on a machine without a spare core (Linux: less than one core idle or running niced tasks over the last 0.5 s), `always`, or `never`. On two cores, five consumers reading during a catch-up cost it 15-20 % of its pace even at the lowest CPU priority; they would fall behind anyway, and the capture frees the source's WAL sooner. Lag-based autoscaling waits meanwhile. Only for consumers sharing the capture's data directory.",
+      "Whether consumer replicas stop reading while the capture catches up with its source (the server's WAL at least 1 MiB ahead of the stream, e.g. after downtime or a bulk load), and read again once it has: `auto` = only on a machine without a spare core (Linux: less than one core idle or running niced tasks over the last 0.5 s), `always`, or `never`. On two cores, five consumers reading during a catch-up cost it 9-25 % of its pace even at the lowest CPU priority (about a fifth in the median run), a few percent when held; they would fall behind anyway, catch up about as soon, and the capture frees the source's WAL sooner. A capture that starts behind holds them before its first append. Lag-based autoscaling waits meanwhile. Only for consumers sharing the capture's data directory.",
   },
   {
     path: 'consumers.heartbeatTimeoutMs',

@@ -13,6 +13,9 @@ import Database from 'better-sqlite3';
 import { TributaryError } from '../core/errors.ts';
 import type { PartitionOffset, StoredRecord } from '../core/record.ts';
 
+/** Attempts to open the store while other processes create it (SQLITE_BUSY), 20 ms more apart each time. */
+const OPEN_ATTEMPTS = 10;
+
 export type DeadLetterStatus = 'pending' | 'replayed' | 'discarded';
 
 export interface DeadLetter {
@@ -100,22 +103,35 @@ export class ConsumerStore {
   /** Opens (creating if needed) `consumers.db` in the data directory. */
   static open(options: { dataDir: string; clock?: () => number }): ConsumerStore {
     const file = join(options.dataDir, 'consumers.db');
-    let db: Database.Database | undefined;
-    try {
-      mkdirSync(options.dataDir, { recursive: true });
-      db = new Database(file, { timeout: 10_000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 10000');
-      db.exec(SCHEMA);
-      return new ConsumerStore(db, file, options.clock ?? Date.now);
-    } catch (error) {
-      db?.close();
-      throw new ConsumerStoreError('CONSUMER_STORE_OPEN', `Cannot open the consumer store ${file}`, {
-        cause: error,
-        retryable: true,
-        hint: 'check that the data directory is writable and on a local disk',
-      });
+    for (let attempt = 1; ; attempt++) {
+      let db: Database.Database | undefined;
+      try {
+        mkdirSync(options.dataDir, { recursive: true });
+        db = new Database(file, { timeout: 10_000 });
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma('busy_timeout = 10000');
+        db.exec(SCHEMA);
+        return new ConsumerStore(db, file, options.clock ?? Date.now);
+      } catch (error) {
+        db?.close();
+        // Replicas that start together may all create the store at once; SQLite answers some of
+        // them busy without waiting (switching to WAL, a schema read turned into a write).
+        const code = String((error as { code?: unknown }).code ?? '');
+        if (attempt < OPEN_ATTEMPTS && /^SQLITE_(BUSY|LOCKED)/.test(code)) {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * attempt);
+          continue;
+        }
+        throw new ConsumerStoreError(
+          'CONSUMER_STORE_OPEN',
+          `Cannot open the consumer store ${file}: ${error instanceof Error ? error.message : String(error)}`,
+          {
+            cause: error,
+            retryable: true,
+            hint: 'check that the data directory is writable and on a local disk',
+          },
+        );
+      }
     }
   }
 

@@ -84,6 +84,8 @@ export class ConsumerRunner {
     this.#resolveStopped = resolve;
   });
   #flushTimer: NodeJS.Timeout | undefined;
+  /** While the capture holds the consumers back: settles when it lets go (see `#whileHeld`). */
+  #held: Promise<void> | undefined;
   #inFlight = 0;
   #lastProgressAt: number;
   /** Revocations under way that handle the records already read before letting go (see `#revoke`). */
@@ -313,7 +315,10 @@ export class ConsumerRunner {
     let failingSince: number | undefined;
     while (!state.revoked && !this.#stopping) {
       if (this.#o.yieldGate?.holding()) {
-        await this.#pause(state, YIELD_POLL_MS);
+        await new Promise<void>((resolve) => {
+          state.wake = resolve;
+          void this.#whileHeld().then(resolve);
+        });
         continue;
       }
       const room = this.#maxBuffered - state.progress.outstanding;
@@ -377,6 +382,23 @@ export class ConsumerRunner {
         await new Promise((r) => setImmediate(r));
       }
     }
+  }
+
+  /**
+   * Settles once the capture lets go (or at stop). One timer for all the partitions: a held
+   * replica wakes a few times a second, not once per partition every few milliseconds.
+   */
+  #whileHeld(): Promise<void> {
+    this.#held ??= new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (!this.#stopping && this.#o.yieldGate?.holding()) return;
+        clearInterval(timer);
+        this.#held = undefined;
+        resolve();
+      }, YIELD_POLL_MS);
+      timer.unref();
+    });
+    return this.#held;
   }
 
   /** Sleeps up to `ms`, ended early by `wake` (revoke, stop, room freed). */
@@ -504,9 +526,10 @@ const SMALL_READ = 100;
 
 /**
  * How often a replica held back by the capture looks whether it may read again: each look wakes
- * the process, and on a machine whose cores the capture keeps busy every wake-up costs it.
+ * the process, and on a machine whose cores the capture keeps busy every wake-up costs it (five
+ * held replicas waking 20 times a second cost a capture on two cores ~7 %; frozen, nothing).
  */
-const YIELD_POLL_MS = 100;
+const YIELD_POLL_MS = 250;
 
 /** Reads failing without a break for this long end the replica (to be restarted). */
 const READ_FAILURE_LIMIT_MS = 30_000;
