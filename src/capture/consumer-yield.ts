@@ -98,9 +98,9 @@ const CPU_WINDOW_MS = 500;
  * the capture catches up with its source on a machine that has no core to spare for them.
  *
  * Why: replicas run below the capture (`consumers.niceness`: SCHED_IDLE), yet five replicas that
- * read all the time still cost a capture that drains a backlog on two cores 15-20 % of its pace
- * (bench/README.md): it finds them on the CPU each time it wakes, and shares caches and the WAL
- * with them. During such a catch-up the replicas would fall behind anyway; reading after the capture
+ * read all the time still cost a capture that drains a backlog on two cores about a fifth of its
+ * pace (bench/README.md): it finds them on the CPU each time it wakes, and shares caches and the
+ * WAL with them; held, they cost it a few percent. During such a catch-up the replicas would fall behind anyway; reading after the capture
  * has caught up costs them the same CPU and lets the capture free the source's WAL sooner.
  *
  * Every `intervalMs`:
@@ -109,10 +109,11 @@ const CPU_WINDOW_MS = 500;
  * - the capture must have received a message in the last 500 ms, and the server's WAL must be
  *   at least 1 MiB ahead of what the stream delivered; a hold ends below 256 KiB, when no message
  *   came, or when the backlog cannot be read.
- * While it holds, the lease is renewed every tick, also while a decision still waits for the
- * backlog (for at most one lease: the capture's loop answers late while it drains); it is let go
- * at once when the hold ends or at
- * `stop`, and lapses by itself two seconds after a capture that died.
+ * A capture that starts behind holds from before its first append (`startBacklog`, see
+ * `#holdAtStart`). While it holds, the lease is renewed every tick, also while a decision still
+ * waits for the backlog (for at most one lease: the capture's loop answers late while it drains);
+ * it is let go at once when the hold ends or at `stop`, and lapses by itself two seconds after a
+ * capture that died.
  */
 export class ConsumerYield {
   readonly #o: ConsumerYieldOptions;
