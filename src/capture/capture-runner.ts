@@ -196,9 +196,9 @@ export async function startCapture(
   const done = capture.run().finally(() => {
     clearInterval(timer);
     if (retention) clearInterval(retention);
+    consumerYield.stop();
   });
   done.catch(() => undefined);
-  done.finally(() => consumerYield.stop()).catch(() => undefined);
   snapshots.workers.start();
   let stopping: Promise<void> | undefined;
   const stop = () => {
