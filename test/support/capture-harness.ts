@@ -75,6 +75,17 @@ export async function readTopic(log: EventLog, topic: string): Promise<StoredRec
   return out;
 }
 
+/** The last `count` records (at most) of each partition of a topic. */
+export async function readTopicTail(log: EventLog, topic: string, count: number): Promise<StoredRecord[]> {
+  const info = (await log.topics()).find((t) => t.topic === topic);
+  if (!info) return [];
+  const out: StoredRecord[] = [];
+  for (const p of info.partitions) {
+    out.push(...(await log.read(topic, p.partition, Math.max(p.startOffset, p.endOffset - count), count)));
+  }
+  return out;
+}
+
 export async function recordCount(log: EventLog, topic: string): Promise<number> {
   const info = (await log.topics()).find((t) => t.topic === topic);
   return info ? info.partitions.reduce((n, p) => n + p.endOffset - p.startOffset, 0) : 0;
