@@ -408,7 +408,8 @@ async function captureWithGroups(
     // `@env.NAME=value`: the replicas' environment in this mode's rounds.
     const env = Object.entries(settings).filter(([k]) => k.startsWith('env.'));
     for (const [k, v] of env) process.env[k.slice(4)] = v;
-    const logger = pino({ level: 'silent' });
+    // Warnings and errors on stderr: a capture that fails must say why, not look like a hang.
+    const logger = pino({ level: 'warn' }, pino.destination(2));
     // First start: slot, publication and log; then the backlog is written while capture is stopped.
     capture = await startCapture(config, { logger });
     await capture.stop();
@@ -475,8 +476,15 @@ async function captureWithGroups(
     const started = performance.now();
     capture = await startCapture(config, { logger });
     const log = capture.log;
+    // A capture that ends before it has every record fails the round at once.
+    let ended: Error | undefined;
+    capture.done.then(
+      () => (ended = new Error('the capture ended before it had captured every record')),
+      (error: unknown) => (ended = error instanceof Error ? error : new Error(String(error))),
+    );
     await waitFor(
       async () => {
+        if (ended) throw ended;
         if (probe) {
           probe.sample();
           if (!probe.hasWalsender()) {

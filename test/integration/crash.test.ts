@@ -2,7 +2,14 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Capture } from '../../src/capture/capture.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import { envelope, readTopic, readTopicTail, recordCountIn, tempDir, waitFor } from '../support/capture-harness.ts';
+import {
+  envelope,
+  readTopic,
+  readTopicTail,
+  recordCountIn,
+  tempDir,
+  waitFor,
+} from '../support/capture-harness.ts';
 import { startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
