@@ -10,7 +10,7 @@ import {
   tempDir,
   waitFor,
 } from '../support/capture-harness.ts';
-import { startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
 const KILLS = 6;
@@ -104,7 +104,10 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
     dir.remove();
   });
 
-  it(`loses and repeats nothing across ${KILLS} kill -9 of the capture under a concurrent workload`, async () => {
+  // Each wait below fails on its own, with what the server and the capture were doing, before this.
+  it(`loses and repeats nothing across ${KILLS} kill -9 of the capture under a concurrent workload`, {
+    timeout: 300_000,
+  }, async () => {
     const args = [
       'run',
       '--source',
@@ -139,7 +142,7 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
               (await db.query(`select 1 from pg_replication_slots where slot_name = 'crash' and active`))
                 .rowCount === 1,
             'the slot',
-          );
+          ).catch(explain(db, proc));
           workload.start(4);
         }
         // Let it capture something, then kill it at a random moment.
@@ -147,7 +150,7 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
           async () =>
             proc.child.exitCode === null ? (await count()) > before : Promise.reject(new Error(proc.stderr)),
           'the capture to make progress',
-        );
+        ).catch(explain(db, proc));
         await new Promise((r) => setTimeout(r, Math.random() * 700));
         proc.child.kill('SIGKILL');
         const exit = await proc.exited;
@@ -178,7 +181,7 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
       },
       'the marker to be captured',
       120_000,
-    );
+    ).catch(explain(db, last));
     last.child.kill('SIGTERM');
     expect((await last.exited).code).toBe(0);
 
@@ -238,4 +241,28 @@ async function currentLsnAtLeast(db: TestDatabase, stored: bigint): Promise<bigi
   const current = (hi << 32n) | lo;
   expect(current).toBeGreaterThanOrEqual(stored);
   return current;
+}
+
+/**
+ * For a wait that failed: the error with the server's sessions (all databases: an open
+ * transaction elsewhere holds up the creation of a slot), the test database's slots, and the end
+ * of the capture's stderr.
+ */
+function explain(db: TestDatabase, proc: CliProcess): (error: Error) => Promise<never> {
+  return async (error) => {
+    const sessions = await db.query(
+      `select pid, datname, application_name, backend_type, state, wait_event_type, wait_event,
+              xact_start::text, left(query, 200) as query
+         from pg_stat_activity where pid <> pg_backend_pid() and state is distinct from 'idle'`,
+    );
+    const slots = await db.query('select * from pg_replication_slots');
+    throw new Error(
+      [
+        error.message,
+        `sessions: ${JSON.stringify(sessions.rows, null, 1)}`,
+        `slots: ${JSON.stringify(slots.rows, null, 1)}`,
+        `capture stderr (end): ${proc.stderr.slice(-10_000)}`,
+      ].join('\n'),
+    );
+  };
 }
