@@ -131,7 +131,8 @@ export async function startCapture(
     dataDir: config.dataDir,
     mode: config.consumers.yieldToCapture,
     logger,
-    startBacklog: async () => (await source.slotState())?.lagBytes ?? null,
+    // The status refresh's first slot query, started just before (no second query at start-up).
+    startBacklog: async () => (await slotPoll)?.lagBytes ?? null,
     received: () => source.stats.messagesReceived,
     backlog: async () => {
       const streamed = source.stats.streamedLsn;
@@ -142,13 +143,14 @@ export async function startCapture(
   const startedAt = new Date().toISOString();
   const meter = new RateMeter();
   let slot: SlotState | null = null;
+  let slotPoll: Promise<SlotState | null> | undefined;
   let polling = false;
   const lag = new SlotLagMonitor(config.source.slot, config.source.lagWarningBytes, logger);
   const refresh = (poll = true) => {
     if (poll && !polling) {
       polling = true;
-      source
-        .slotState()
+      slotPoll = source.slotState();
+      slotPoll
         .then((state) => {
           slot = state;
           lag.observe(state);

@@ -100,8 +100,9 @@ const CPU_WINDOW_MS = 500;
  * Why: replicas run below the capture (`consumers.niceness`: SCHED_IDLE), yet five replicas that
  * read all the time still cost a capture that drains a backlog on two cores about a fifth of its
  * pace (bench/README.md): it finds them on the CPU each time it wakes, and shares caches and the
- * WAL with them; held, they cost it a few percent. During such a catch-up the replicas would fall behind anyway; reading after the capture
- * has caught up costs them the same CPU and lets the capture free the source's WAL sooner.
+ * WAL with them; held, they cost it a few percent. During such a catch-up the replicas would fall
+ * behind anyway; reading after the capture has caught up costs them the same CPU and lets the
+ * capture free the source's WAL sooner.
  *
  * Every `intervalMs`:
  * - `auto`: the spare CPU of the last ~500 ms (idle, or used by niced tasks such as the replicas)
