@@ -2,7 +2,7 @@
  * `npm run bench`: the catch-up benchmark against its references (pg_recvlogical, the
  * pg-logical-replication library), on a fresh throwaway cluster. See bench/README.md.
  *
- *   npm run bench -- [--rows 1000000] [--txs 100000] [--only A|B] [--pg 15|18] [--profile] [--non-durable] [--cold]
+ *   npm run bench -- [--rows 1000000] [--txs 100000] [--only A|B] [--pg 15|18] [--profile] [--non-durable] [--cold] [--nats]
  */
 import { parseArgs } from 'node:util';
 import { runCatchUp } from './capture/catch-up.ts';
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     'non-durable': { type: 'boolean', default: false },
     cold: { type: 'boolean', default: false },
+    nats: { type: 'boolean', default: false },
   },
 });
 
@@ -39,4 +40,5 @@ await runCatchUp({
   profile: values.profile,
   nonDurable: values['non-durable'],
   cold: values.cold,
+  nats: values.nats,
 });

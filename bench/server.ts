@@ -63,6 +63,7 @@ async function throughput(): Promise<void> {
         slot,
         publication: workload.publication,
         endLsn: wal.endLsn,
+        tables: workload.tables,
         expectedChanges: workload.changes + 1,
         timeoutMs: 20 * 60_000,
       };

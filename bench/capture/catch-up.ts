@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { formatLsn } from '../../src/core/lsn.ts';
+import { NatsCluster } from '../../test/support/nats-cluster.ts';
 import { startCluster } from '../../test/support/pg-cluster.ts';
 import {
   type CatchUpTarget,
@@ -38,13 +39,27 @@ export interface CatchUpOptions {
    * the timed contenders: without it the first contender pays for a colder server.
    */
   readonly cold: boolean;
+  /**
+   * Also run ours into an R1 and an R3 stream of a 3-node NATS cluster started on loopback
+   * (test/support/nats-cluster.ts), each on a slot of its own (issue 15's benchmark).
+   */
+  readonly nats?: boolean;
 }
 
 /** What we report against. */
 export const TARGET = { maxRatio: 1.5, maxPeakRssMiB: 300 } as const;
 
 /** A run: the warm-up, the three contenders, then the optional diagnostic runs of ours (not judged). */
-type RunName = ContenderName | 'warm-up' | 'tributary (durable=false)' | 'tributary (--cpu-prof)';
+type RunName =
+  | ContenderName
+  | 'warm-up'
+  | 'tributary (durable=false)'
+  | 'tributary (--cpu-prof)'
+  | 'tributary (NATS R1)'
+  | 'tributary (NATS R3)';
+
+/** Into R3: at least this many changes/s and this fraction of the embedded log's throughput. */
+export const NATS_TARGET = { minRecordsPerSecond: 50_000, minFractionOfEmbedded: 0.5 } as const;
 
 interface Run {
   readonly name: RunName;
@@ -76,6 +91,10 @@ function runsFor(options: CatchUpOptions): Run[] {
     runs.push({ name: 'tributary (durable=false)', slotSuffix: 'nondurable' });
   }
   if (options.profile) runs.push({ name: 'tributary (--cpu-prof)', slotSuffix: 'profile' });
+  if (options.nats) {
+    runs.push({ name: 'tributary (NATS R1)', slotSuffix: 'nats_r1' });
+    runs.push({ name: 'tributary (NATS R3)', slotSuffix: 'nats_r3' });
+  }
   return runs;
 }
 const TIMEOUT_MS = 20 * 60_000;
@@ -127,6 +146,8 @@ export async function runCatchUp(options: CatchUpOptions): Promise<void> {
   const size = { rows: options.rows, txs: options.txs };
   const loadBefore = loadavg();
   const cluster = await startCluster({ version: options.pg });
+  const nats = options.nats ? await NatsCluster.start() : undefined;
+  let natsLogs = 0;
   const profileDir = options.profile ? mkdtempSync(join(tmpdir(), 'bench-cpuprof-')) : undefined;
   const rows: Row[] = [];
   const walInfo: Record<string, unknown>[] = [];
@@ -188,6 +209,7 @@ export async function runCatchUp(options: CatchUpOptions): Promise<void> {
             slot: slots[i]!,
             publication: workload.publication,
             endLsn: wal.endLsn,
+            tables: workload.tables,
             expectedChanges: expected ?? 0,
             timeoutMs: TIMEOUT_MS,
           };
@@ -208,6 +230,15 @@ export async function runCatchUp(options: CatchUpOptions): Promise<void> {
                       cpuProfileDir: profileRunDir,
                       ...(run.name === 'tributary (durable=false)'
                         ? { env: { TRIBUTARY_DURABLE: 'false' } }
+                        : {}),
+                      ...(nats && run.name.startsWith('tributary (NATS')
+                        ? {
+                            nats: {
+                              servers: nats.urls,
+                              name: `bench${++natsLogs}`,
+                              replicas: run.name === 'tributary (NATS R1)' ? 1 : 3,
+                            },
+                          }
                         : {}),
                     });
           } finally {
@@ -246,6 +277,7 @@ export async function runCatchUp(options: CatchUpOptions): Promise<void> {
     }
   } finally {
     await cluster.stop();
+    await nats?.stop();
     if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   }
 
@@ -265,6 +297,27 @@ export async function runCatchUp(options: CatchUpOptions): Promise<void> {
       `  ${v.workload}: ratio ${v.ratioOk ? 'met' : 'MISSED'}, RSS ${v.rssOk ? 'met' : 'MISSED'}, record count ${v.countOk ? 'ok' : 'WRONG'}`,
     );
   }
+  if (options.nats) {
+    console.log(
+      `\nNATS target: into R3 at least ${NATS_TARGET.minRecordsPerSecond.toLocaleString('en-US')} changes/s and ${NATS_TARGET.minFractionOfEmbedded}× the embedded log's throughput.`,
+    );
+    for (const workload of workloads) {
+      const embedded = rows.find((r) => r.workload === workload && r.contender === 'tributary');
+      for (const name of ['tributary (NATS R1)', 'tributary (NATS R3)'] as const) {
+        const row = rows.find((r) => r.workload === workload && r.contender === name);
+        if (!row || !embedded) continue;
+        const fraction = embedded.wallSeconds / row.wallSeconds;
+        const met =
+          row.recordsPerSecond >= NATS_TARGET.minRecordsPerSecond &&
+          fraction >= NATS_TARGET.minFractionOfEmbedded;
+        console.log(
+          `  ${workload} ${name}: ${Math.round(row.recordsPerSecond).toLocaleString('en-US')} changes/s, ${fraction.toFixed(2)}× embedded${name.endsWith('R3)') ? (met ? ' (met)' : ' (MISSED)') : ''}, record count ${row.countOk === false ? 'WRONG' : 'ok'}`,
+        );
+      }
+    }
+  }
+  // A run whose count is wrong did not measure the claim: it fails, like a failing test.
+  if (verdict.some((v) => v.countOk === false)) process.exitCode = 1;
   console.log(
     'Server fsync is off; our log fsyncs every append. Load average after the run: ' +
       loadavg()

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Capture } from '../../src/capture/capture.ts';
+import type { EventLog } from '../../src/core/event-log.ts';
 import { formatLsn, type Lsn } from '../../src/core/lsn.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
+import { NatsEventLog } from '../../src/log/nats/nats-event-log.ts';
 import { cpuSeconds, peakRssBytes } from './process-stats.ts';
 import { CLIENT_BIN } from './workloads.ts';
 
@@ -18,6 +20,8 @@ export interface CatchUpTarget {
   readonly slot: string;
   readonly publication: string;
   readonly endLsn: Lsn;
+  /** The workload's tables (schema `public`): ours counts the records of their topics only. */
+  readonly tables: readonly string[];
   /** Change events the contender must deliver (workload plus the marker row, where it is counted). */
   readonly expectedChanges: number;
   readonly timeoutMs: number;
@@ -36,6 +40,20 @@ export interface ContenderResult {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const POLL_MS = 20;
+/** Ours writes each table's records to `<prefix>.public.<table>`; its other topics are not the workload's. */
+const TOPIC_PREFIX = 'bench';
+
+/**
+ * Records of the workload's tables, from the log's per-topic counts: the schema-history records
+ * (one per table), logical messages and anything else ours writes beside the rows are not counted.
+ */
+export function workloadRecords(
+  topics: readonly { readonly topic: string; readonly records: number }[],
+  tables: readonly string[],
+): number {
+  const wanted = new Set(tables.map((table) => `${TOPIC_PREFIX}.public.${table}`));
+  return topics.reduce((sum, t) => sum + (wanted.has(t.topic) ? t.records : 0), 0);
+}
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
@@ -162,6 +180,29 @@ export interface OursOptions {
   readonly cpuProfileDir?: string | undefined;
   /** Settings by environment variable, e.g. `TRIBUTARY_DURABLE=false` for a diagnostic run. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Capture into a NATS JetStream stream instead of the embedded log (`--log nats://...`). */
+  readonly nats?: { readonly servers: readonly string[]; readonly name: string; readonly replicas: number };
+}
+
+/** The log ours writes, opened read-only to poll its checkpoint; null until it exists. */
+async function openOursLog(dataDir: string, options: OursOptions): Promise<EventLog | null> {
+  if (options.nats) {
+    const log = await NatsEventLog.open({
+      servers: options.nats.servers,
+      name: options.nats.name,
+      readonly: true,
+    });
+    if (log.exists) return log;
+    await log.close();
+    return null;
+  }
+  if (!existsSync(join(dataDir, 'log.sqlite'))) return null;
+  return EmbeddedEventLog.open({ dataDir, readonly: true });
+}
+
+async function oursTopicStats(log: EventLog): Promise<readonly { topic: string; records: number }[]> {
+  if (log instanceof NatsEventLog) return log.refreshTopicStats();
+  return (log as EmbeddedEventLog).topicStats();
 }
 
 /** The environment without our settings, so that only the flags (and `options.env`) configure the run. */
@@ -182,7 +223,14 @@ export async function runOurs(target: CatchUpTarget, options: OursOptions = {}):
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-tributary-'));
   const checkpointName = `postgres:${target.slot}`;
   let child: ChildProcess | undefined;
-  let log: EmbeddedEventLog | undefined;
+  let log: EventLog | undefined;
+  const nats = options.nats;
+  const logArgs = nats
+    ? ['--log', `nats://${nats.servers.map((u) => u.replace(/^nats:\/\//, '')).join(',')}`]
+    : [];
+  const logEnv: Record<string, string> = nats
+    ? { TRIBUTARY_NATS_LOG_NAME: nats.name, TRIBUTARY_NATS_REPLICAS: String(nats.replicas) }
+    : {};
   try {
     const started = performance.now();
     const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir] : [];
@@ -200,9 +248,16 @@ export async function runOurs(target: CatchUpTarget, options: OursOptions = {}):
         target.slot,
         '--publication',
         target.publication,
+        '--topic-prefix',
+        TOPIC_PREFIX,
+        // Streaming only, as the references: the slots are created before the workload, and the
+        // tables' earlier rows (pgbench -i) are not part of it. The default (initial) would snapshot them.
+        '--snapshot-mode',
+        'never',
+        ...logArgs,
       ],
       // cwd: the data dir, so that no tributary.config.json of the working tree applies.
-      { cwd: dataDir, env: cleanEnv(options.env), stdio: ['ignore', 'ignore', 'pipe'] },
+      { cwd: dataDir, env: cleanEnv({ ...logEnv, ...options.env }), stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const running = child;
     const pid = child.pid!;
@@ -225,9 +280,9 @@ export async function runOurs(target: CatchUpTarget, options: OursOptions = {}):
         }
         peak = peakRssBytes(pid) ?? peak;
         cpu = cpuSeconds(pid) ?? cpu;
-        if (!log && existsSync(join(dataDir, 'log.sqlite'))) {
+        if (!log) {
           try {
-            log = EmbeddedEventLog.open({ dataDir, readonly: true });
+            log = (await openOursLog(dataDir, options)) ?? undefined;
           } catch {
             // The writer may still be creating the schema; try again at the next poll.
           }
@@ -244,7 +299,7 @@ export async function runOurs(target: CatchUpTarget, options: OursOptions = {}):
     const { code, signal } = await withTimeout(exit, 60_000, 'tributary (stopping)', child);
     if (code !== 0)
       throw new Error(`tributary exited with ${code ?? signal} after SIGTERM: ${output.stderr()}`);
-    const changes = log?.stats().records ?? null;
+    const changes = log ? workloadRecords(await oursTopicStats(log), target.tables) : null;
     return { wallSeconds, cpuSeconds: cpu, peakRssBytes: peak, changes, startupSeconds };
   } finally {
     await log?.close();

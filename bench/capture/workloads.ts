@@ -16,6 +16,8 @@ export interface Workload {
   readonly database: string;
   readonly url: string;
   readonly publication: string;
+  /** The tables whose changes are the workload (`public` schema), the marker table included. */
+  readonly tables: readonly string[];
   /** Change events (insert/update/delete) the workload produces, the marker transaction excluded. */
   readonly changes: number;
   readonly transactions: number;
@@ -67,6 +69,7 @@ export async function prepareWorkload(
       database,
       url,
       publication,
+      tables: ['bench_accounts', 'bench_marker'],
       changes: size.rows,
       transactions: 1,
     };
@@ -87,6 +90,7 @@ export async function prepareWorkload(
     database,
     url,
     publication,
+    tables: ['pgbench_accounts', 'pgbench_branches', 'pgbench_tellers', 'pgbench_history', 'bench_marker'],
     changes: perClient * 4 * 4,
     transactions: perClient * 4,
   };

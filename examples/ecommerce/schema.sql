@@ -45,6 +45,10 @@ FROM generate_series(1, 200) g
 WHERE NOT EXISTS (SELECT 1 FROM customers);
 
 INSERT INTO products (name, description, price, stock_quantity)
-SELECT 'Product ' || g, 'A fine product number ' || g, round((5 + (g * 37 % 500))::numeric + 0.99, 2), 1000
-FROM generate_series(1, 100) g
+SELECT c.color || ' ' || c.item,
+       'A ' || lower(c.color) || ' ' || lower(c.item) || ' for home and office, catalogue number ' || g,
+       round((5 + (g * 37 % 500))::numeric + 0.99, 2), 1000
+FROM generate_series(1, 100) g,
+     LATERAL (SELECT (ARRAY['Amber','Oak','Slate','Red','Ivory','Teal','Walnut','Copper','Linen','Cobalt'])[1 + g % 10] AS color,
+                     (ARRAY['Desk Lamp','Chair','Kettle','Notebook','Backpack','Mug','Rug','Clock','Shelf','Blanket'])[1 + (g / 10) % 10] AS item) c
 WHERE NOT EXISTS (SELECT 1 FROM products);

@@ -1,36 +1,44 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { TributaryConfig } from '../config/config-schema.ts';
 import { ConfigError, isTributaryError } from '../core/errors.ts';
 import { formatLsn } from '../core/lsn.ts';
 import { createEncoder } from '../encode/index.ts';
-import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
+import type { LeaderTerm } from '../log/nats/nats-leadership.ts';
+import { type OpenedEventLog, openEventLog } from '../log/open-event-log.ts';
 import { readTableColumns } from '../source/postgres/filter-catalog.ts';
 import { describeTarget } from '../source/postgres/postgres-errors.ts';
 import { PostgresSource } from '../source/postgres/postgres-source.ts';
 import type { SlotState } from '../source/postgres/source-catalog.ts';
 import { Capture, type CaptureObserver } from './capture.ts';
-import { RateMeter, writeStatus } from './capture-status.ts';
+import { readStatus, writeStatus } from './capture-status.ts';
 import { ConsumerYield } from './consumer-yield.ts';
 import { EventFilter } from './event-filter.ts';
+import { RateMeter } from './rate-meter.ts';
 import { schemaHistoryTopic } from './schema-history.ts';
 import { SlotLagMonitor } from './slot-lag-monitor.ts';
+import { snapshotHistory } from './snapshot-history.ts';
 import { prepareSource, setUpSnapshots, withSignalTable } from './snapshot-setup.ts';
-import type { SnapshotTracker } from './snapshot-tracker.ts';
+import type { SnapshotJobStatus, SnapshotTracker } from './snapshot-tracker.ts';
 import type { SnapshotWorkers } from './snapshot-workers.ts';
 
 export interface RunningCapture {
   readonly capture: Capture;
   readonly source: PostgresSource;
-  readonly log: EmbeddedEventLog;
+  readonly log: OpenedEventLog;
   /** Settles when capture ends: resolves after `stop()`, rejects on a fatal error. */
   readonly done: Promise<void>;
   /** Snapshot jobs and their progress (initial snapshot, backfills). */
   readonly snapshots: SnapshotTracker;
+  /** This run's snapshot jobs after those finished in earlier runs (see snapshot-history.ts). */
+  snapshotJobs(): SnapshotJobStatus[];
   /** Holds the consumers of this data directory back while the capture catches up. */
   readonly consumerYield: ConsumerYield;
   /** The slot as last polled (every status interval), `null` before the first answer. */
   slotState(): SlotState | null;
+  /** NATS: the leadership term this capture took (undefined on the embedded log). */
+  readonly term: LeaderTerm | undefined;
   /** Idempotent: stops reading, makes what was read durable, confirms it, closes everything. */
   stop(): Promise<void>;
 }
@@ -41,6 +49,10 @@ export interface StartCaptureOptions {
   readonly statusIntervalMs?: number;
   /** Metrics hook, told of every durable append. */
   readonly observer?: CaptureObserver;
+  /** `wal_sender_timeout` of the replication connection (`run --standby` sets it, capture-standby.ts). */
+  readonly walSenderTimeoutMs?: number;
+  /** Longest wait between attempts to get the slot back (`run --standby`: a standby that lost the race retries often). */
+  readonly reconnectMaxDelayMs?: number;
 }
 
 /** Wires source → encoder → embedded log from a configuration and starts capturing. */
@@ -58,17 +70,33 @@ export async function startCapture(
   // Contradictory filter and mask settings fail before anything is opened.
   const filter = EventFilter.fromConfig(config);
   mkdirSync(config.dataDir, { recursive: true });
-  const log = EmbeddedEventLog.open({
-    dataDir: config.dataDir,
-    defaultPartitions: config.log.partitions,
-    durable: config.log.durable,
-    walLimitBytes: config.log.walLimitMb * 1024 * 1024,
-    retention: {
-      ...(config.log.retention.maxAgeHours ? { maxAgeMs: config.log.retention.maxAgeHours * 3_600_000 } : {}),
-      ...(config.log.retention.maxBytes ? { maxBytes: config.log.retention.maxBytes } : {}),
-    },
+  const log = await openEventLog(config, {
+    // NATS without a quorum: the append waits and retries (capture pauses, the slot is kept).
+    onRetry: (error, attempt) =>
+      logger.warn(
+        { err: error, attempt },
+        'the event log cannot store the append yet; retrying (capture paused)',
+      ),
   });
   const checkpointName = `postgres:${config.source.slot}`;
+  // NATS (docs/nats.md, "Capture active/standby"): once the source holds the slot (the lock),
+  // this capture takes the next leadership term, which fences a former leader, and only then
+  // reads where to resume: whatever the former leader appended until then is skipped.
+  let term: LeaderTerm | undefined;
+  const takeLeadership = log.takeLeadership?.bind(log);
+  const onSlotHeld = takeLeadership
+    ? async () => {
+        const taken = await takeLeadership(checkpointName, leaderHolder(config));
+        term = taken.term;
+        logger.info(
+          { term: term.term, previous: taken.previous?.holder ?? null },
+          taken.previous
+            ? 'holding the slot: took over the capture leadership'
+            : 'took the capture leadership',
+        );
+        await capture.reloadPosition();
+      }
+    : undefined;
   let source: PostgresSource;
   let position: Awaited<ReturnType<typeof Capture.position>>;
   const tables = await withSignalTable(url, config);
@@ -83,6 +111,9 @@ export async function startCapture(
       heartbeatIntervalMs: config.source.heartbeatIntervalMs,
       toastFetch: config.toast.fetch,
       logger,
+      ...(onSlotHeld ? { onSlotHeld } : {}),
+      ...(options.walSenderTimeoutMs ? { walSenderTimeoutMs: options.walSenderTimeoutMs } : {}),
+      ...(options.reconnectMaxDelayMs ? { reconnect: { maxDelayMs: options.reconnectMaxDelayMs } } : {}),
     });
   try {
     position = await Capture.position(log, checkpointName);
@@ -94,6 +125,14 @@ export async function startCapture(
   }
   let capture: Capture;
   let snapshots: { tracker: SnapshotTracker; workers: SnapshotWorkers };
+  // Read before this run rewrites the status file: the snapshots finished by earlier runs.
+  let earlier: readonly SnapshotJobStatus[] = [];
+  try {
+    earlier = readStatus(config.dataDir)?.snapshot ?? [];
+  } catch {
+    // an unreadable status file only loses the history
+  }
+  const snapshotJobs = () => snapshotHistory(earlier, snapshots.tracker.status());
   try {
     // Before prepare(), so that a filter naming a missing table or column creates no slot.
     if (filter) filter.check(await readTableColumns(url, filter.tables()), config.source.tables);
@@ -146,6 +185,7 @@ export async function startCapture(
   let slotPoll: Promise<SlotState | null> | undefined;
   let polling = false;
   const lag = new SlotLagMonitor(config.source.slot, config.source.lagWarningBytes, logger);
+  let statusFailing = false;
   const refresh = (poll = true) => {
     if (poll && !polling) {
       polling = true;
@@ -179,18 +219,25 @@ export async function startCapture(
         records: capture.stats.records,
         recordsPerSecond: Math.round(meter.sample(Date.now(), capture.stats.records)),
         reconnects: source.stats.reconnects,
-        snapshot: snapshots.tracker.status(),
+        diskFull: source.stats.diskFull,
+        snapshot: snapshotJobs(),
         consumersHeld: consumerYield.stats,
+        role: 'active',
+        ...(term ? { term: term.term } : {}),
       });
+      if (statusFailing) logger.info('the status file is written again');
+      statusFailing = false;
     } catch (error) {
-      logger.warn({ err: error }, 'could not write the status file');
+      // Once per episode (a full disk fails every write until space returns), not every interval.
+      if (!statusFailing) logger.warn({ err: error }, 'could not write the status file');
+      statusFailing = true;
     }
   };
   refresh();
   const timer = setInterval(() => refresh(), options.statusIntervalMs ?? 1000);
   const retention =
     config.log.retention.maxAgeHours || config.log.retention.maxBytes
-      ? setInterval(() => void log.enforceRetention(Date.now()), 60_000)
+      ? setInterval(() => void log.enforceRetention?.(Date.now()), 60_000)
       : undefined;
 
   // Before the stream: a capture that starts behind holds its consumers before its first append.
@@ -227,10 +274,19 @@ export async function startCapture(
     log,
     done,
     snapshots: snapshots.tracker,
+    snapshotJobs,
     consumerYield,
     slotState: () => slot,
+    get term() {
+      return term;
+    },
     stop,
   };
+}
+
+/** Who a leadership term names: host, pid and data directory (shown by a standby's status). */
+export function leaderHolder(config: TributaryConfig): string {
+  return `${hostname()} pid ${process.pid} (${config.dataDir})`;
 }
 
 /**

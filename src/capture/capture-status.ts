@@ -22,10 +22,20 @@ export interface CaptureStatus {
   readonly records: number;
   readonly recordsPerSecond: number;
   readonly reconnects: number;
+  /** Set while the event log's disk is full (appending stopped until space returns). */
+  readonly diskFull?: { since: string; freeBytes: number; neededBytes: number } | null;
   /** Snapshot and backfill jobs of this run, with their progress (absent before snapshots existed). */
   readonly snapshot?: readonly SnapshotJobStatus[];
   /** Whether the consumers are held back while the capture catches up, how often and how long they were. */
   readonly consumersHeld?: ConsumerYieldStats;
+  /**
+   * `active` while capturing; `standby` while `run --standby` waits for the slot (then most
+   * counters are 0 and `leader` names the active capture, as its leadership term says).
+   */
+  readonly role?: 'active' | 'standby';
+  /** NATS: the leadership term this capture holds (active), or the one it waits behind (standby). */
+  readonly term?: number;
+  readonly leader?: { readonly holder: string; readonly since: string } | null;
 }
 
 export const STATUS_FILE = 'capture-status.json';
@@ -51,17 +61,5 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Records per second over a sliding window of samples. */
-export class RateMeter {
-  private samples: [number, number][] = [];
-  constructor(private readonly windowMs = 10_000) {}
-  sample(nowMs: number, total: number): number {
-    this.samples.push([nowMs, total]);
-    while (this.samples.length > 2 && nowMs - this.samples[0]![0] > this.windowMs) this.samples.shift();
-    const [t0, v0] = this.samples[0]!;
-    return nowMs > t0 ? ((total - v0) * 1000) / (nowMs - t0) : 0;
   }
 }

@@ -8,58 +8,17 @@ import {
   type SourceMessage,
 } from '../core/change-event.ts';
 import type { Encoder, EventContext } from '../core/encoder.ts';
-import { LogError } from '../core/errors.ts';
 import type { EventLog } from '../core/event-log.ts';
-import { formatLsn, type Lsn, parseLsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
 import type { AppendItem } from '../core/record.ts';
 import type { Source } from '../core/source.ts';
 import { copyRowBatch, copyRowTuples, snapshotMarker, toRowsContext } from '../encode/copy-row-batch.ts';
 import type { EncoderOptions } from '../encode/index.ts';
 import { WATERMARK_PREFIX } from '../source/postgres/snapshot-reader.ts';
+import { type CapturePosition, decodePosition, encodePosition } from './capture-position.ts';
 import type { EventTransform } from './event-filter.ts';
 import { SchemaHistory } from './schema-history.ts';
-import type { SnapshotProgress, SnapshotTracker } from './snapshot-tracker.ts';
-
-/**
- * What the capture stores with every append. `lsn` is the end of the last transaction whose
- * records are all in the log, or the LSN of the last non-transactional message in the log
- * (the end of its WAL record), whichever came later; `tx`, when set, is a transaction only partly in the log: its
- * first `events` change events are stored (large transactions are written in pieces so that
- * memory stays bounded).
- */
-export interface CapturePosition {
-  readonly lsn: Lsn;
-  readonly tx: { readonly finalLsn: Lsn; readonly events: number } | null;
-  /** Unfinished snapshots as of `lsn` (absent in positions written before snapshots existed). */
-  readonly snapshot?: SnapshotProgress | undefined;
-}
-
-export function encodePosition(position: CapturePosition): string {
-  return JSON.stringify({
-    lsn: formatLsn(position.lsn),
-    tx: position.tx ? { finalLsn: formatLsn(position.tx.finalLsn), events: position.tx.events } : null,
-    ...(position.snapshot ? { snapshot: position.snapshot } : {}),
-  });
-}
-
-export function decodePosition(text: string): CapturePosition {
-  try {
-    const raw = JSON.parse(text) as {
-      lsn: string;
-      tx: { finalLsn: string; events: number } | null;
-      snapshot?: SnapshotProgress;
-    };
-    return {
-      lsn: parseLsn(raw.lsn),
-      tx: raw.tx ? { finalLsn: parseLsn(raw.tx.finalLsn), events: raw.tx.events } : null,
-      ...(raw.snapshot ? { snapshot: raw.snapshot } : {}),
-    };
-  } catch (cause) {
-    throw new LogError('LOG_CHECKPOINT_INVALID', `the stored capture position is unreadable: ${text}`, {
-      cause,
-    });
-  }
-}
+import type { SnapshotTracker } from './snapshot-tracker.ts';
 
 export interface CaptureOptions {
   readonly source: Source;
@@ -164,6 +123,13 @@ export class Capture {
   /** The last transaction held nothing but snapshot watermarks without rows (see `handle`). */
   private onlyWatermarks = false;
   private history: SchemaHistory | undefined;
+  /**
+   * An append failed (e.g. a full disk): what was handed to the log after the last durable append
+   * is lost, but `committedEnd` and the rest still count it as written. The stream restarts from
+   * the last acknowledged position; before its first batch the capture goes back to the stored
+   * position, as a restarted process does (see `resync`).
+   */
+  private appendFailed = false;
   private readonly clock: () => bigint;
   private readonly maxBatch: number;
 
@@ -180,17 +146,58 @@ export class Capture {
 
   /** Runs until the source stops. */
   async run(signal?: AbortSignal): Promise<void> {
+    await this.reloadPosition();
+    await this.options.source.start((messages) => this.handle(messages), signal);
+    await this.settle();
+  }
+
+  /**
+   * Reads the stored position (and schema history) again. For a capture that just became the
+   * leader of a shared log (capture-standby.ts): called once it holds the slot and has fenced the
+   * former leader, before the first message is handled, so that whatever the former leader
+   * appended until then is skipped. The stream may start earlier than that position: transactions
+   * at or below it are skipped as after any restart.
+   */
+  async reloadPosition(): Promise<void> {
     const stored = await Capture.position(this.options.log, this.options.checkpointName);
     this.committedEnd = stored?.lsn ?? 0n;
     this.stats.durableLsn = this.committedEnd;
     this.dispatchedEnd = this.committedEnd;
     this.partial = stored?.tx ?? null;
     await this.loadSchemaHistory();
-    await this.options.source.start((messages) => this.handle(messages), signal);
-    await this.settle();
+  }
+
+  /**
+   * After a failed append, before the restarted stream's first batch: back to the position stored
+   * in the log, with nothing pending, exactly as at start-up. Without this the capture skipped, as
+   * already written, every transaction of the lost appends (`committedEnd` was past them), and kept
+   * rethrowing the failed append's error from `inFlight` (the disk-full loop of issue 14).
+   */
+  private async resync(): Promise<void> {
+    this.inFlight = Promise.resolve();
+    const stored = await Capture.position(this.options.log, this.options.checkpointName);
+    // The tracker's chunks are not replayed by the stream: if the lost appends moved a snapshot
+    // on, it goes back to the progress stored in the log and reads those chunks again (as a restart
+    // would, which plans from that progress).
+    this.options.snapshots?.restore(stored?.snapshot);
+    this.committedEnd = stored?.lsn ?? 0n;
+    this.dispatchedEnd = this.committedEnd;
+    this.partial = stored?.tx ?? null;
+    this.pending = [];
+    this.pendingCommitted = 0;
+    this.tx = undefined;
+    this.skipping = false;
+    this.onlyWatermarks = false;
+    await this.loadSchemaHistory();
+    this.appendFailed = false;
+    this.options.logger.info(
+      { lsn: formatLsn(this.committedEnd) },
+      'resuming from the last durable position after a failed append',
+    );
   }
 
   private async handle(messages: readonly SourceMessage[]): Promise<void> {
+    if (this.appendFailed) await this.resync();
     for (const message of messages) {
       switch (message.kind) {
         case 'begin': {
@@ -430,7 +437,12 @@ export class Capture {
     this.partial = position.tx;
     this.dispatchedEnd = position.lsn;
     const commitTimeUs = this.pendingCommitTimeUs;
-    await this.inFlight;
+    try {
+      await this.inFlight;
+    } catch (error) {
+      this.appendFailed = true;
+      throw error;
+    }
     const append = this.options.log
       .append(records, { source: this.options.checkpointName, position: encodePosition(position) })
       .then(() => {
@@ -445,8 +457,16 @@ export class Capture {
         }
       });
     this.inFlight = append;
-    // A failure surfaces at the next flush or in `settle()`; never as an unhandled rejection.
-    append.catch(() => undefined);
+    // A failure surfaces at the next flush or in `settle()`, never as an unhandled rejection; and
+    // at once to the source, which ends the stream as if the handler had failed: an append failing
+    // while the stream is idle (a full disk after the last change) must not wait for the next one.
+    append.catch((error: unknown) => {
+      const source = this.options.source;
+      if (!source.interrupt) return;
+      // No further batch of this stream reaches `handle`: the next one starts a new stream.
+      this.appendFailed = true;
+      source.interrupt(error);
+    });
   }
 
   /** Resolves when every append handed to the log has committed (rejects if one failed). */

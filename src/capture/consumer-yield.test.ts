@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readYieldLease, YIELD_LEASE_MS } from '../consumers/capture-yield.ts';
 import { ConsumerYield, type CpuTimes, readCpuTimes, type YieldMode } from './consumer-yield.ts';
+import { readYieldLease, YIELD_LEASE_MS } from './yield-lease.ts';
 
 const MiB = 1024 * 1024;
 const dirs: string[] = [];

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { writeYieldLease, YIELD_LEASE_MS } from '../consumers/capture-yield.ts';
+import { writeYieldLease, YIELD_LEASE_MS } from './yield-lease.ts';
 
 /**
  * When the consumer replicas of this data directory stand aside for the capture

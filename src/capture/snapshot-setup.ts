@@ -9,7 +9,7 @@ import type { PostgresSource } from '../source/postgres/postgres-source.ts';
 import { SnapshotReader } from '../source/postgres/snapshot-reader.ts';
 import { dropSlot } from '../source/postgres/source-setup.ts';
 import { formatTableName, parseTableName, type TableName } from '../source/postgres/table-name.ts';
-import { type CapturePosition, encodePosition } from './capture.ts';
+import { type CapturePosition, encodePosition } from './capture-position.ts';
 import type { SnapshotJobState, SnapshotProgress } from './snapshot-tracker.ts';
 import { SnapshotTracker } from './snapshot-tracker.ts';
 import { SnapshotWorkers } from './snapshot-workers.ts';

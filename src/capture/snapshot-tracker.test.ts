@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { ChangeEvent, Relation } from '../core/change-event.ts';
 import { copyRowTuples, frameLines } from '../encode/copy-row-batch.ts';
 import type { SnapshotTable } from '../source/postgres/snapshot-reader.ts';
-import { decodePosition, encodePosition } from './capture.ts';
+import { decodePosition, encodePosition } from './capture-position.ts';
+import { parseSnapshotSignal } from './snapshot-job.ts';
 import { wantsFullSnapshot } from './snapshot-setup.ts';
-import { parseSnapshotSignal, SnapshotTracker } from './snapshot-tracker.ts';
+import { SnapshotRolledBack, SnapshotTracker } from './snapshot-tracker.ts';
 
 const type = { kind: 'base', oid: 23, name: 'int4' } as const;
 const relation: Relation = {
@@ -42,6 +43,76 @@ const change = (op: 'c' | 'u' | 'd', id: string): ChangeEvent => ({
 });
 
 describe('SnapshotTracker', () => {
+  it('restore also restarts a job whose progress stayed but which had a chunk in flight', () => {
+    const job = {
+      id: 'k',
+      schema: 'public',
+      table: 'items',
+      kind: 'backfill',
+      condition: null,
+      cursor: null,
+      rows: 0,
+    } as const;
+    const tracker = new SnapshotTracker({ progress: { jobs: [job] } });
+    tracker.claim();
+    const epoch = tracker.epoch('k');
+    const chunk = tracker.open('k', table, epoch);
+    tracker.watermark(message(chunk.low));
+    tracker.restore({ jobs: [job] });
+    // The worker's next chunk would start after the forgotten one: refused, it starts again.
+    expect(() => tracker.open('k', table, epoch)).toThrow(SnapshotRolledBack);
+    expect(tracker.epoch('k')).not.toBe(epoch);
+    // A job without chunks in flight and with its stored progress keeps running as it was.
+    const idle = tracker.epoch('k');
+    tracker.restore({ jobs: [job] });
+    expect(tracker.epoch('k')).toBe(idle);
+  });
+
+  it('goes back to the stored progress after lost appends (restore): chunks forgotten, stale ones refused', () => {
+    const job = {
+      id: 'j',
+      schema: 'public',
+      table: 'items',
+      kind: 'initial',
+      condition: null,
+      cursor: null,
+      rows: 0,
+    } as const;
+    const tracker = new SnapshotTracker({ progress: { jobs: [job] } });
+    expect(tracker.claim()?.id).toBe('j');
+    const epoch = tracker.epoch('j');
+    // The last chunk finishes the job in memory; its append is then lost.
+    const first = tracker.open('j', table, epoch);
+    tracker.watermark(message(first.low));
+    tracker.fill(first.id, frameLines(['1\t0', '2\t0']), null);
+    tracker.watermark(message(first.high));
+    tracker.commit();
+    expect(tracker.progress()).toBeUndefined();
+    // A chunk in flight too (its low watermark seen).
+    const second = tracker.open('j', table, epoch);
+    tracker.watermark(message(second.low));
+    let emitted = false;
+    void second.emitted.then(() => {
+      emitted = true;
+    });
+    tracker.restore({ jobs: [job] });
+    // Back to what the log holds: the job runs again from its stored cursor.
+    expect(tracker.progress()).toEqual({ jobs: [job] });
+    expect(tracker.status()[0]).toMatchObject({ state: 'queued', rows: 0 });
+    // The chunk in flight is forgotten: its high watermark gives nothing; a stale worker's next
+    // chunk is refused.
+    expect(tracker.watermark(message(second.high))).toBeNull();
+    expect(() => tracker.open('j', table, epoch)).toThrow(SnapshotRolledBack);
+    expect(tracker.claim()?.id).toBe('j');
+    const again = tracker.open('j', table, tracker.epoch('j'));
+    tracker.watermark(message(again.low));
+    tracker.fill(again.id, frameLines(['1\t0', '2\t0']), null);
+    expect(copyRowTuples(tracker.watermark(message(again.high))!.rows).map((r) => r[0])).toEqual(['1', '2']);
+    tracker.commit();
+    expect(tracker.status()[0]).toMatchObject({ state: 'done', rows: 2 });
+    return Promise.resolve().then(() => expect(emitted).toBe(true));
+  });
+
   it('drops the chunk rows changed between the watermarks and commits progress at the commit', () => {
     const tracker = new SnapshotTracker({
       progress: {
@@ -65,6 +136,8 @@ describe('SnapshotTracker', () => {
     tracker.observe(change('u', '2'));
     tracker.observe(change('d', '3'));
     tracker.fill(chunk.id, frameLines(['1\t0', '2\t0', '3\t0']), null);
+    // Read, not yet in the log: shown as progress (rowsRead), not counted as rows.
+    expect(tracker.status()[0]).toMatchObject({ state: 'running', rows: 0, rowsRead: 3 });
     const out = tracker.watermark(message(chunk.high))!;
     expect(copyRowTuples(out.rows).map((row) => row[0])).toEqual(['1']);
     expect(out.snapshot).toBe('incremental');

@@ -3,22 +3,10 @@ import type { ChangeEvent, LogicalMessage, Relation, Tuple } from '../core/chang
 import { type CopyRows, filterCopyRows } from '../encode/copy-row-batch.ts';
 import type { ChunkCursor, SnapshotTable } from '../source/postgres/snapshot-reader.ts';
 import { formatTableName, parseTableName, type TableName } from '../source/postgres/table-name.ts';
-import { RateMeter } from './capture-status.ts';
+import { RateMeter } from './rate-meter.ts';
+import { parseSnapshotSignal, type SnapshotJobState } from './snapshot-job.ts';
 
-/**
- * One table to snapshot, as stored in the capture position: `cursor` is where the chunk after
- * the last one in the log starts (null: nothing emitted yet), `rows` how many rows are in the log.
- */
-export interface SnapshotJobState {
-  readonly id: string;
-  readonly schema: string;
-  readonly table: string;
-  /** `initial` (the start-up snapshot, also `always` and a re-snapshot) or `backfill` (on request). */
-  readonly kind: 'initial' | 'backfill';
-  readonly condition: string | null;
-  readonly cursor: ChunkCursor | null;
-  readonly rows: number;
-}
+export type { SnapshotJobState } from './snapshot-job.ts';
 
 /** Snapshot part of the capture position: the unfinished jobs; `full` = snapshot every table (not yet planned). */
 export interface SnapshotProgress {
@@ -33,6 +21,8 @@ export interface SnapshotJobStatus {
   readonly condition: string | null;
   readonly state: 'queued' | 'running' | 'done' | 'failed';
   readonly rows: number;
+  /** `rows` plus the rows read by chunks not yet in the log (absent when none): the progress to show. */
+  readonly rowsRead?: number;
   /** Estimated rows of the table (pg_class.reltuples) once started; null when unknown. */
   readonly totalRows: number | null;
   readonly rowsPerSecond: number;
@@ -61,6 +51,8 @@ interface Job {
   /** Chunks registered and not yet emitted or discarded. */
   inFlight: number;
   settled: (() => void)[];
+  /** Raised by `restore`: chunks opened for an earlier epoch are refused (their cursor is stale). */
+  epoch: number;
 }
 
 interface Chunk {
@@ -169,6 +161,11 @@ export class SnapshotTracker {
   }
 
   status(now = Date.now()): SnapshotJobStatus[] {
+    // Rows read into chunks whose window has not closed yet: not in the log, but progress.
+    const reading = new Map<Job, number>();
+    for (const chunk of this.chunks.values()) {
+      if (chunk.rows) reading.set(chunk.job, (reading.get(chunk.job) ?? 0) + chunk.rows.count);
+    }
     return [...this.jobs.values()].map((job) => {
       if (job.status === 'running') job.rate = job.meter.sample(now, job.state.rows);
       const left = job.total === null ? null : Math.max(0, job.total - job.state.rows);
@@ -178,6 +175,7 @@ export class SnapshotTracker {
         condition: job.state.condition,
         state: job.status,
         rows: job.state.rows,
+        ...(reading.has(job) ? { rowsRead: job.state.rows + reading.get(job)! } : {}),
         totalRows: job.total,
         rowsPerSecond: Math.round(job.status === 'running' ? job.rate : 0),
         etaSeconds:
@@ -207,6 +205,11 @@ export class SnapshotTracker {
 
   wake(): void {
     for (const resolve of this.wakeWorkers.splice(0)) resolve();
+  }
+
+  /** The job's epoch, for `open`: a worker reads it with the state it starts from. */
+  epoch(jobId: string): number {
+    return this.jobs.get(jobId)?.epoch ?? 0;
   }
 
   /** The committed state of a job (where a retry resumes). */
@@ -240,9 +243,11 @@ export class SnapshotTracker {
   open(
     jobId: string,
     table: SnapshotTable,
+    epoch?: number,
   ): { id: string; low: string; high: string; emitted: Promise<void> } {
     const job = this.jobs.get(jobId);
     if (!job) throw new Error(`unknown snapshot job ${jobId}`);
+    if (epoch !== undefined && epoch !== job.epoch) throw new SnapshotRolledBack(jobId);
     const id = String(++this.sequence);
     let done!: () => void;
     const emitted = new Promise<void>((resolve) => {
@@ -414,6 +419,40 @@ export class SnapshotTracker {
     this.pending = [];
   }
 
+  /**
+   * Appends were lost (a full disk, capture.ts `resync`): back to the progress stored in the log,
+   * which is what a restart would load. Every chunk in flight is forgotten (its watermarks, if the
+   * stream brings them again, are ignored), and a job whose progress went back or that had chunks
+   * in flight is read again from its stored cursor: its epoch rises, so its worker's next chunk is refused (SnapshotRolledBack)
+   * and the worker starts again from `committed()`. A job that finished or failed in the lost
+   * appends runs again. Jobs not in the stored progress stay as they are: finished ones finished
+   * in the log; unfinished ones came from a signal the stream brings again (`add` keeps one per id),
+   * or were planned at this start, and start again from their beginning.
+   */
+  restore(stored: SnapshotProgress | undefined): void {
+    this.pending = [];
+    // A job with chunks in flight starts again too: its worker's next chunk would follow them.
+    const reading = new Set([...this.chunks.values()].map((chunk) => chunk.job));
+    for (const chunk of [...this.chunks.values()]) this.discard(chunk.id);
+    const states = new Map((stored?.jobs ?? []).map((state) => [state.id, state]));
+    for (const [id, job] of this.jobs) {
+      const state = states.get(id);
+      const unfinished = job.status === 'queued' || job.status === 'running';
+      if (!state && !unfinished) continue;
+      const target = state ?? { ...job.state, cursor: null, rows: 0 };
+      if (JSON.stringify(target) === JSON.stringify(job.state) && unfinished && !reading.has(job)) continue;
+      job.state = target;
+      job.epoch++;
+      if (!unfinished) {
+        job.status = 'queued';
+        delete job.error;
+      }
+      const key = tableKey(target.schema, target.table);
+      if (target.kind === 'initial' && !this.sinceStart.has(key)) this.sinceStart.set(key, new Set());
+    }
+    this.wake();
+  }
+
   private add(state: SnapshotJobState): void {
     if (this.jobs.has(state.id)) return;
     this.jobs.set(state.id, {
@@ -424,6 +463,7 @@ export class SnapshotTracker {
       rate: 0,
       inFlight: 0,
       settled: [],
+      epoch: 0,
     });
   }
 
@@ -433,55 +473,13 @@ export class SnapshotTracker {
   }
 }
 
-function keyOf(tuple: Tuple, indexes: readonly number[]): string {
-  return JSON.stringify(indexes.map((i) => tuple[i] ?? null));
+/** A chunk opened for a job whose progress went back (`restore`): its worker starts again from the stored cursor. */
+export class SnapshotRolledBack extends Error {
+  constructor(jobId: string) {
+    super(`snapshot job ${jobId} went back to its stored progress`);
+  }
 }
 
-/**
- * Jobs from the `data` of an `execute-snapshot` signal, as Debezium writes it:
- * `{"data-collections": ["public.orders"], "additional-condition": "status = 'new'"}`, or
- * per table `"additional-conditions": [{"data-collection": "public.orders", "filter": "..."}]`.
- * Invalid data gives no job (the signal is ignored; the CLI validates before inserting).
- */
-export function parseSnapshotSignal(id: string, data: string | null): SnapshotJobState[] {
-  let parsed: {
-    'data-collections'?: unknown;
-    'additional-condition'?: unknown;
-    'additional-conditions'?: unknown;
-  };
-  try {
-    parsed = JSON.parse(data ?? 'null') ?? {};
-  } catch {
-    return [];
-  }
-  const tables = Array.isArray(parsed['data-collections']) ? parsed['data-collections'] : [];
-  const perTable = new Map<string, string>();
-  if (Array.isArray(parsed['additional-conditions'])) {
-    for (const c of parsed['additional-conditions'] as { 'data-collection'?: unknown; filter?: unknown }[]) {
-      if (typeof c?.['data-collection'] === 'string' && typeof c.filter === 'string')
-        perTable.set(c['data-collection'], c.filter);
-    }
-  }
-  const shared = typeof parsed['additional-condition'] === 'string' ? parsed['additional-condition'] : null;
-  const jobs: SnapshotJobState[] = [];
-  tables.forEach((text, i) => {
-    if (typeof text !== 'string') return;
-    let name: TableName;
-    try {
-      name = parseTableName(text);
-    } catch {
-      return;
-    }
-    const condition = perTable.get(text) ?? shared;
-    jobs.push({
-      id: `${id}/${i}`,
-      schema: name.schema,
-      table: name.table,
-      kind: 'backfill',
-      condition: condition && condition.trim() !== '' ? condition : null,
-      cursor: null,
-      rows: 0,
-    });
-  });
-  return jobs;
+function keyOf(tuple: Tuple, indexes: readonly number[]): string {
+  return JSON.stringify(indexes.map((i) => tuple[i] ?? null));
 }

@@ -3,7 +3,7 @@ import { isTributaryError } from '../core/errors.ts';
 import { type ChunkCursor, nextBlockRange, SnapshotReader } from '../source/postgres/snapshot-reader.ts';
 import { formatTableName } from '../source/postgres/table-name.ts';
 import { type ChunkReader, ThreadedSnapshotReader } from './snapshot-reader-thread.ts';
-import type { SnapshotJobState, SnapshotTracker } from './snapshot-tracker.ts';
+import { type SnapshotJobState, SnapshotRolledBack, type SnapshotTracker } from './snapshot-tracker.ts';
 
 export interface SnapshotWorkersOptions {
   readonly url: string;
@@ -169,8 +169,9 @@ export class SnapshotWorkers {
     const name = formatTableName({ schema: job.schema, table: job.table });
     for (let attempt = 0; !this.stopping; attempt++) {
       const state = tracker.committed(job.id) ?? job;
+      const epoch = tracker.epoch(job.id);
       try {
-        await this.chunks(state);
+        await this.chunks(state, epoch);
         if (!this.stopping) {
           const rows = tracker.committed(job.id)?.rows;
           logger.info({ table: name, kind: job.kind, rows }, 'snapshot of table done');
@@ -179,6 +180,12 @@ export class SnapshotWorkers {
       } catch (error) {
         if (this.stopping) break;
         await Promise.race([tracker.settled(job.id), this.stopped]);
+        if (error instanceof SnapshotRolledBack) {
+          // Appends were lost (full disk): again from the progress stored in the log, at once.
+          logger.info({ table: name }, 'snapshot going back to the progress stored in the log');
+          attempt = -1;
+          continue;
+        }
         if (isTributaryError(error) && error.code.startsWith('SNAPSHOT_')) {
           logger.error({ table: name, err: error }, 'snapshot failed');
           tracker.fail(job.id, error.message);
@@ -206,7 +213,7 @@ export class SnapshotWorkers {
     }
   }
 
-  private async chunks(job: SnapshotJobState): Promise<void> {
+  private async chunks(job: SnapshotJobState, epoch: number): Promise<void> {
     const { tracker, logger, chunkRows } = this.options;
     const name = { schema: job.schema, table: job.table };
     const table = await this.withReader(async (reader) => {
@@ -247,7 +254,14 @@ export class SnapshotWorkers {
           this.permits.release();
           break;
         }
-        const chunk = tracker.open(job.id, table);
+        let chunk: ReturnType<SnapshotTracker['open']>;
+        try {
+          chunk = tracker.open(job.id, table, epoch);
+        } catch (error) {
+          this.permits.release();
+          this.pool.release(reader);
+          throw error;
+        }
         // Emitted (its rows in the capture's batch) or discarded: either way the permit is free.
         void chunk.emitted.then(() => this.permits.release());
         // The chunk's end, then its low watermark and read, in this order on the reader.

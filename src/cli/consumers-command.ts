@@ -2,9 +2,16 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
 import { readYieldLease } from '../consumers/capture-yield.ts';
 import { type ConsumerStatus, ControlStore } from '../consumers/control-store.ts';
-import { validateConsumerName } from '../consumers/discovery.ts';
+import { scanConsumers, skippedLine, validateConsumerName } from '../consumers/discovery.ts';
+import { formatNatsStatuses, natsConsumerStatuses } from '../consumers/nats/nats-consumer-status.ts';
+import { idleReplicasNote } from '../consumers/partition-assignment.ts';
 import { ConsumerNotFoundError, validateReplicas } from '../consumers/supervisor.ts';
 import { ConfigError } from '../core/errors.ts';
+import { NatsLogBucket } from '../log/nats/nats-log-bucket.ts';
+import { natsLogRef, openEventLog } from '../log/open-event-log.ts';
+import { notOnNats, setPausedOnNats } from './consumers-nats-control.ts';
+import { LOG_FLAG } from './log-commands.ts';
+import { output } from './stdout-writer.ts';
 
 interface StoreFlags {
   dataDir?: string;
@@ -14,9 +21,30 @@ interface StoreFlags {
 /** A status older than this means no supervisor is writing it (it writes every reconcile). */
 const STALE_MS = 5_000;
 
+function configOf(flags: StoreFlags) {
+  return loadConfig({ flags: { dataDir: flags.dataDir }, ...(flags.config ? { file: flags.config } : {}) });
+}
+
+/** `consumers --log nats://...`: the groups of `consumers run` processes, as NATS knows them. */
+async function listFromNats(flags: StoreFlags & { json?: boolean; log?: string }): Promise<void> {
+  const config = loadConfig({
+    flags: { dataDir: flags.dataDir, 'log.url': flags.log },
+    ...(flags.config ? { file: flags.config } : {}),
+  });
+  const [bucket, log] = await Promise.all([
+    NatsLogBucket.open(natsLogRef(config)!),
+    openEventLog(config, { readonly: true }),
+  ]);
+  try {
+    const rows = await natsConsumerStatuses(bucket.kv, log);
+    void output.write(flags.json ? `${JSON.stringify(rows, null, 2)}\n` : formatNatsStatuses(rows));
+  } finally {
+    await Promise.all([bucket.close(), log.close()]);
+  }
+}
+
 function dataDirOf(flags: StoreFlags): string {
-  return loadConfig({ flags: { dataDir: flags.dataDir }, ...(flags.config ? { file: flags.config } : {}) })
-    .dataDir;
+  return configOf(flags).dataDir;
 }
 
 function withStore<T>(flags: StoreFlags, mustExist: boolean, fn: (store: ControlStore) => T): T {
@@ -49,24 +77,28 @@ export function registerConsumers(program: Command): Command {
       ),
   )
     .option('--json', 'print JSON')
-    .action((flags: StoreFlags & { json?: boolean }) => {
+    .option(...LOG_FLAG)
+    .action(async (flags: StoreFlags & { json?: boolean; log?: string }) => {
+      if (flags.log ?? configOf(flags).log.url) return listFromNats(flags);
       const statuses = withStore(flags, true, (store) => store.statuses());
+      // Folders of the consumers directory that are not run, and why (JSON keeps stdout an array).
+      const skipped = scanConsumers(configOf(flags).consumers.dir).skipped.map(skippedLine);
+      for (const line of flags.json ? skipped : []) process.stderr.write(`${line}\n`);
       const now = Date.now();
       const rows = statuses.map((s) => ({
         ...s,
         running: s.state !== 'stopped' && now - s.updatedAt < STALE_MS,
       }));
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        void output.write(`${JSON.stringify(rows, null, 2)}\n`);
         return;
       }
-      if (rows.length === 0) {
-        process.stdout.write('no consumers\n');
-        return;
-      }
-      process.stdout.write(formatTable(rows));
+      if (rows.length === 0) void output.write('no consumers\n');
+      else void output.write(formatTable(rows));
+      for (const s of rows) for (const w of s.warnings ?? []) void output.line(`warning: ${s.name}: ${w}`);
+      for (const line of skipped) void output.line(line);
       if (readYieldLease(dataDirOf(flags)) > now) {
-        process.stdout.write(
+        void output.write(
           'held back: the capture is catching up with its source; consumers read again once it has (consumers.yieldToCapture)\n',
         );
       }
@@ -86,12 +118,17 @@ export function registerConsumers(program: Command): Command {
       throw new ConfigError(`replicas must be a whole number or auto, not ${JSON.stringify(replicas)}`);
     }
     validateReplicas(count);
+    const flags = command.optsWithGlobals();
+    if (flags.log ?? configOf(flags).log.url) throw notOnNats('scale', name);
     change(
-      command.optsWithGlobals(),
+      flags,
       name,
       (store) => store.setReplicas(name, count),
       count === null ? 'auto' : `${count} replicas`,
     );
+    const status = withStore(flags, false, (store) => store.statuses().find((s) => s.name === name));
+    const idle = idleReplicasNote(name, count, status?.partitions ?? 0);
+    if (idle) void output.write(`note: ${idle}\n`);
   });
   const verbs = {
     pause: ['Drain and stop every replica of the consumer (its offsets stay; capture continues).', 'paused'],
@@ -102,20 +139,28 @@ export function registerConsumers(program: Command): Command {
     ],
   } as const;
   for (const [verb, [description, done]] of Object.entries(verbs)) {
-    dataDirOptions(consumers.command(`${verb} <name>`).description(description)).action(
-      (name: string, _flags: StoreFlags, command: Command) => {
-        change(
-          command.optsWithGlobals(),
-          name,
-          (store) => {
-            if (verb === 'pause') store.setPaused(name, true);
-            else if (verb === 'resume') store.setPaused(name, false);
-            else store.requestRestart(name);
-          },
-          done,
-        );
-      },
+    const sub = dataDirOptions(consumers.command(`${verb} <name>`).description(description)).option(
+      ...LOG_FLAG,
     );
+    if (verb !== 'restart')
+      sub.option('--wait-ms <ms>', 'with --log: wait this long for every process to acknowledge', '30000');
+    sub.action(async (name: string, _flags: StoreFlags, command: Command) => {
+      const flags = command.optsWithGlobals();
+      if (flags.log ?? configOf(flags).log.url) {
+        if (verb === 'restart') throw notOnNats('restart', name);
+        return setPausedOnNats(name, verb === 'pause', flags);
+      }
+      change(
+        command.optsWithGlobals(),
+        name,
+        (store) => {
+          if (verb === 'pause') store.setPaused(name, true);
+          else if (verb === 'resume') store.setPaused(name, false);
+          else store.requestRestart(name);
+        },
+        done,
+      );
+    });
   }
   return consumers;
 }
@@ -134,23 +179,29 @@ function change(flags: StoreFlags, name: string, apply: (store: ControlStore) =>
     const running = statuses.some(
       (s) => s.name === name && s.state !== 'stopped' && Date.now() - s.updatedAt < STALE_MS,
     );
-    process.stdout.write(
+    void output.write(
       `${name}: ${what}${running ? '' : ' (no running supervisor seen: applied when `tributary run`/`up` starts)'}\n`,
     );
   });
+}
+
+function stateText(s: ConsumerStatus & { running: boolean }): string {
+  // Statuses written before `failure` existed lack it.
+  const state = s.failure?.paused && s.state === 'failing' ? 'failing (paused)' : s.state;
+  return s.running ? state : `${state} (not running)`;
 }
 
 function formatTable(rows: readonly (ConsumerStatus & { running: boolean })[]): string {
   const header = ['NAME', 'STATE', 'REPLICAS', 'RESTARTS', 'LAG', 'LAG_S', 'PROCESSED', 'LAST ERROR'];
   const lines = rows.map((s) => [
     s.name,
-    s.running ? s.state : `${s.state} (not running)`,
+    stateText(s),
     `${s.replicas.ready}/${s.replicas.desired}${s.autoscale ? ` (${s.autoscale.min}-${s.autoscale.max})` : ''}`,
     String(s.restarts),
     String(s.lag.records),
     s.lag.seconds.toFixed(1),
     String(s.processed),
-    s.lastError ? s.lastError.message.split('\n')[0]!.slice(0, 80) : '-',
+    (s.failure?.message ?? s.lastError?.message ?? '-').split('\n')[0]!.slice(0, 160),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   return [header, ...lines]

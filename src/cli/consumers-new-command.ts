@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
 import { validateConsumerName } from '../consumers/discovery.ts';
 import { ConfigError } from '../core/errors.ts';
+import { output } from './stdout-writer.ts';
 
 export function consumerTemplate(name: string, topic: string): string {
   return `import { defineConsumer, type Envelope } from 'tributary';
@@ -66,7 +67,7 @@ export function registerConsumersNew(program: Command): void {
         }
         mkdirSync(dir, { recursive: true });
         writeFileSync(file, consumerTemplate(name, flags.topic));
-        process.stdout.write(
+        void output.write(
           `created ${relative(process.cwd(), file)}\nrun it with: tributary run --consumers ${config.consumers.dir}\n`,
         );
       },

@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -173,7 +173,58 @@ function makeTraversable(dir: string): void {
   }
 }
 
-function failure(databaseDir: string, cause: unknown, logFile?: string): TributaryError {
+/** The postmaster that holds a PostgreSQL data directory (its `postmaster.pid`), if it is alive. */
+export function runningPostmaster(
+  databaseDir: string,
+): { pid: number; port: number | null; startedAt: Date | null } | undefined {
+  let lines: string[];
+  try {
+    lines = readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: alive, but another user's (the postgres user when we run as root).
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  const started = Number(lines[2]);
+  const port = Number(lines[3]);
+  return {
+    pid,
+    port: Number.isInteger(port) && port > 0 ? port : null,
+    startedAt: Number.isFinite(started) && started > 0 ? new Date(started * 1000) : null,
+  };
+}
+
+/** Says who holds the data directory: PostgreSQL's own "another server might be running" names nobody. */
+export function postmasterInUse(
+  databaseDir: string,
+  owner: NonNullable<ReturnType<typeof runningPostmaster>>,
+  cause?: unknown,
+): TributaryError {
+  const details = [
+    `pid ${owner.pid}`,
+    ...(owner.port !== null ? [`port ${owner.port}`] : []),
+    ...(owner.startedAt ? [`started ${owner.startedAt.toISOString()}`] : []),
+  ].join(', ');
+  return new TributaryError(
+    'EMBEDDED_POSTGRES_IN_USE',
+    `the embedded PostgreSQL data directory ${databaseDir} is in use by a running postmaster (${details}), probably another \`tributary up\` on the same --data-dir`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      hint: `stop that one first (Ctrl-C in its terminal, or kill ${owner.pid}), or give this one another --data-dir`,
+    },
+  );
+}
+
+/** A failed start; when a live postmaster holds the directory (its pid file), says which. */
+export function failure(databaseDir: string, cause: unknown, logFile?: string): TributaryError {
+  const owner = runningPostmaster(databaseDir);
+  if (owner) return postmasterInUse(databaseDir, owner, cause);
   const reason = cause instanceof Error ? cause.message : 'the server exited during start-up';
   return new TributaryError(
     'EMBEDDED_POSTGRES_FAILED',

@@ -1,25 +1,30 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { StoredRecord } from '../core/record.ts';
-import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
+import { type OpenedEventLog, openEventLog } from '../log/open-event-log.ts';
 import { untilSignal } from './cli-output.ts';
+import { firstOffset, parseReadStart } from './read-start.ts';
+import { output } from './stdout-writer.ts';
 
-/** Opens the log of a data directory for reading, with a clear error when there is none. */
-export function openLogForReading(flags: { dataDir?: string; config?: string }): EmbeddedEventLog {
+/** Opens the configured log (embedded in the data directory, or NATS) for reading. */
+export async function openLogForReading(flags: {
+  dataDir?: string;
+  config?: string;
+  log?: string;
+}): Promise<OpenedEventLog> {
   const config = loadConfig({
-    flags: { dataDir: flags.dataDir },
+    flags: { dataDir: flags.dataDir, 'log.url': flags.log },
     ...(flags.config ? { file: flags.config } : {}),
   });
-  if (!existsSync(join(config.dataDir, 'log.sqlite'))) {
-    throw new ConfigError(`no event log in ${config.dataDir}`, {
-      hint: 'pass the --data-dir that `tributary run` or `tributary up` wrote to',
-    });
-  }
-  return EmbeddedEventLog.open({ dataDir: config.dataDir, readonly: true });
+  return openEventLog(config, { readonly: true });
 }
+
+/** The --log flag of the commands that read the log. */
+export const LOG_FLAG = [
+  '--log <url>',
+  'a NATS log: nats://host:port,... (default: the embedded log of --data-dir)',
+] as const;
 
 export function registerTopics(program: Command): void {
   program
@@ -27,23 +32,23 @@ export function registerTopics(program: Command): void {
     .description('List topics with their partitions and record counts.')
     .option('--data-dir <dir>', 'data directory (default .tributary)')
     .option('--config <file>', 'config file')
+    .option(...LOG_FLAG)
     .option('--json', 'print JSON')
-    .action(async (flags: { dataDir?: string; config?: string; json?: boolean }) => {
-      const log = openLogForReading(flags);
+    .action(async (flags: { dataDir?: string; config?: string; log?: string; json?: boolean }) => {
+      const log = await openLogForReading(flags);
       try {
         const topics = await log.topics();
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(topics, null, 2)}\n`);
+          void output.write(`${JSON.stringify(topics, null, 2)}\n`);
           return;
         }
-        if (topics.length === 0) process.stdout.write('no topics yet\n');
+        if (topics.length === 0) void output.write('no topics yet\n');
         const width = Math.max(5, ...topics.map((t) => t.topic.length));
-        if (topics.length > 0)
-          process.stdout.write(`${'TOPIC'.padEnd(width)}  PARTITIONS  RECORDS   OFFSETS\n`);
+        if (topics.length > 0) void output.write(`${'TOPIC'.padEnd(width)}  PARTITIONS  RECORDS   OFFSETS\n`);
         for (const t of topics) {
           const records = t.partitions.reduce((n, p) => n + p.endOffset - p.startOffset, 0);
           const offsets = t.partitions.map((p) => `${p.partition}:${p.startOffset}-${p.endOffset}`).join(' ');
-          process.stdout.write(
+          void output.write(
             `${t.topic.padEnd(width)}  ${String(t.partitions.length).padStart(10)}  ${String(records).padStart(7)}   ${offsets}\n`,
           );
         }
@@ -66,8 +71,13 @@ export function registerRead(program: Command): void {
     )
     .option('--data-dir <dir>', 'data directory (default .tributary)')
     .option('--config <file>', 'config file')
+    .option(...LOG_FLAG)
     .option('--partition <n>', 'only this partition (default all)')
-    .option('--from <offset>', 'first offset to print in each partition', '0')
+    .option(
+      '--from <offset>',
+      'where to start in each partition: an offset, earliest, latest (only new records, with --follow) or -N (the last N records)',
+      '0',
+    )
     .option('--limit <n>', 'stop after this many records')
     .option('--follow', 'keep printing new records until interrupted')
     .action(
@@ -76,16 +86,17 @@ export function registerRead(program: Command): void {
         flags: {
           dataDir?: string;
           config?: string;
+          log?: string;
           partition?: string;
           from: string;
           limit?: string;
           follow?: boolean;
         },
       ) => {
-        const from = parseNonNegative(flags.from, '--from');
+        const from = parseReadStart(flags.from);
         const limit =
           flags.limit === undefined ? Number.POSITIVE_INFINITY : parseNonNegative(flags.limit, '--limit');
-        const log = openLogForReading(flags);
+        const log = await openLogForReading(flags);
         const stop = flags.follow ? untilSignal() : undefined;
         let stopped = false;
         void stop?.then(() => {
@@ -101,6 +112,8 @@ export function registerRead(program: Command): void {
           const only =
             flags.partition === undefined ? undefined : parseNonNegative(flags.partition, '--partition');
           const next = new Map<number, number>();
+          // The partitions there when the read began; --from applies to them (see firstOffset).
+          const present = new Set((info?.partitions ?? []).map((p) => p.partition));
           let printed = 0;
           for (;;) {
             const partitions = ((await log.topics()).find((t) => t.topic === topic)?.partitions ?? []).filter(
@@ -108,11 +121,11 @@ export function registerRead(program: Command): void {
             );
             let progressed = false;
             for (const p of partitions) {
-              let offset = next.get(p.partition) ?? Math.max(from, p.startOffset);
+              let offset = next.get(p.partition) ?? firstOffset(from, p, present.has(p.partition));
               while (offset < p.endOffset && printed < limit) {
                 const batch = await log.read(topic, p.partition, offset, Math.min(1000, limit - printed));
                 if (batch.length === 0) break;
-                process.stdout.write(`${batch.map(recordLine).join('\n')}\n`);
+                await output.write(`${batch.map(recordLine).join('\n')}\n`);
                 printed += batch.length;
                 offset = batch[batch.length - 1]!.offset + 1;
                 progressed = true;
@@ -126,7 +139,6 @@ export function registerRead(program: Command): void {
         } finally {
           await log.close();
         }
-        if (flags.follow) process.exit(0);
       },
     );
 }

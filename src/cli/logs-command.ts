@@ -5,6 +5,7 @@ import { consumerLogFile, followLog, tailLines } from '../consumers/consumer-log
 import { validateConsumerName } from '../consumers/discovery.ts';
 import { TributaryError } from '../core/errors.ts';
 import { untilSignal } from './cli-output.ts';
+import { output } from './stdout-writer.ts';
 
 /** `tributary logs <name> [-f] [-n lines]`: a consumer's structured log (JSON lines). */
 export function registerLogs(program: Command): void {
@@ -41,11 +42,11 @@ export function registerLogs(program: Command): void {
             },
           );
         }
-        for (const line of tailLines(file, count)) process.stdout.write(`${line}\n`);
+        for (const line of tailLines(file, count)) await output.line(line);
         if (!flags.follow) return;
         const stop = new AbortController();
         void untilSignal().then(() => stop.abort());
-        await followLog(file, (line) => process.stdout.write(`${line}\n`), stop.signal);
+        await followLog(file, (line) => void output.line(line), stop.signal);
       },
     );
 }

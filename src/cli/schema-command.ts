@@ -4,6 +4,7 @@ import { describeDiff, typeText } from '../capture/schema-history-diff.ts';
 import { loadConfig } from '../config/config-loader.ts';
 import { ConfigError } from '../core/errors.ts';
 import { openLogForReading } from './log-commands.ts';
+import { output } from './stdout-writer.ts';
 
 interface SchemaFlags {
   dataDir?: string;
@@ -27,14 +28,14 @@ export function registerSchema(program: Command): void {
         flags: { dataDir: flags.dataDir, topicPrefix: flags.topicPrefix },
         ...(flags.config ? { file: flags.config } : {}),
       });
-      const log = openLogForReading({
+      const log = await openLogForReading({
         dataDir: config.dataDir,
         ...(flags.config ? { config: flags.config } : {}),
       });
       try {
         const entries = await readSchemaHistory(log, { topicPrefix: config.topicPrefix, table });
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
+          void output.write(`${JSON.stringify(entries, null, 2)}\n`);
           return;
         }
         if (entries.length === 0) {
@@ -42,7 +43,7 @@ export function registerSchema(program: Command): void {
             hint: 'the history starts with the first change captured from the table; check the name (schema.table) and --topic-prefix',
           });
         }
-        process.stdout.write(entries.map(formatEntry).join('\n'));
+        void output.write(entries.map(formatEntry).join('\n'));
       } finally {
         await log.close();
       }

@@ -17,6 +17,8 @@ export interface CaptureFlagValues {
   httpPort?: string;
   httpHost?: string;
   token?: string;
+  sourceFile?: string;
+  tokenFile?: string;
   excludeTables?: string;
   includeColumns?: string;
   excludeColumns?: string;
@@ -45,6 +47,7 @@ const MORE_FLAGS: { readonly [path: string]: string } = {
   'mask.hashColumns': 'columns replaced by a salted SHA-256 (salt: env TRIBUTARY_MASK_SALT)',
   'toast.fetch': 'read unchanged TOASTed values of updates from the table (value at fetch time)',
   'consumers.dir': 'folder of consumer folders to run (default ./consumers)',
+  'log.url': 'the event log: nats://host:port,... for NATS JetStream (default: embedded in --data-dir)',
 };
 
 /** Each of MORE_FLAGS as [commander option, its key in the parsed flags, setting path, help]. */
@@ -62,7 +65,14 @@ function moreFlags(): [string, string, string, string][] {
 export function captureFlags(command: Command): Command {
   for (const [option, , , help] of moreFlags()) command.option(option, help);
   return command
-    .option('--source <url>', 'PostgreSQL URL to capture (env DATABASE_URL)')
+    .option(
+      '--source-file <file>',
+      'file holding the PostgreSQL URL (env TRIBUTARY_SOURCE_FILE; keeps the password out of ps)',
+    )
+    .option(
+      '--source <url>',
+      'PostgreSQL URL to capture (env DATABASE_URL; a password here shows in ps: prefer --source-file)',
+    )
     .option('--data-dir <dir>', 'directory of the event log (default .tributary)')
     .option('--slot <name>', 'replication slot (default tributary)')
     .option('--publication <name>', 'publication (default tributary)')
@@ -76,7 +86,11 @@ export function captureFlags(command: Command): Command {
     .option('--on-slot-lost <policy>', 'fail or resnapshot (default fail)')
     .option('--http-port <port>', 'port of the dashboard, API and /metrics (default 7070, 0 = off)')
     .option('--http-host <host>', 'address the HTTP server binds to (default 127.0.0.1)')
-    .option('--token <token>', 'bearer token of the HTTP API (env TRIBUTARY_TOKEN)');
+    .option('--token-file <file>', 'file holding the bearer token of the HTTP API (env TRIBUTARY_TOKEN_FILE)')
+    .option(
+      '--token <token>',
+      'bearer token of the HTTP API (env TRIBUTARY_TOKEN; shows in ps: prefer --token-file)',
+    );
 }
 
 export function flagsToSettings(flags: CaptureFlagValues): Record<string, unknown> {
@@ -96,5 +110,7 @@ export function flagsToSettings(flags: CaptureFlagValues): Record<string, unknow
     'server.port': flags.httpPort,
     'server.host': flags.httpHost,
     'server.token': flags.token,
+    'source.urlFile': flags.sourceFile,
+    'server.tokenFile': flags.tokenFile,
   };
 }

@@ -1,17 +1,18 @@
-import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { SnapshotJobState, SnapshotJobStatus } from '../capture/snapshot-tracker.ts';
 import { loadConfig } from '../config/config-loader.ts';
-import { ConfigError, SourceSetupError } from '../core/errors.ts';
-import { quoteIdent } from '../source/postgres/replication-protocol.ts';
-import { SnapshotReader } from '../source/postgres/snapshot-reader.ts';
-import { formatTableName, parseTableName, type TableName } from '../source/postgres/table-name.ts';
+import type { TributaryConfig } from '../config/config-schema.ts';
+import { requestSnapshot } from '../source/postgres/snapshot-signal.ts';
+import { formatTableName, parseTableName } from '../source/postgres/table-name.ts';
+import { runningPipelineSource } from './data-dir-owner.ts';
+import { output } from './stdout-writer.ts';
 
 interface SnapshotFlags {
   source?: string;
   where?: string;
   publication?: string;
   signalTable?: string;
+  dataDir?: string;
   config?: string;
 }
 
@@ -28,24 +29,26 @@ export function registerSnapshot(program: Command): void {
     .option('--source <url>', 'PostgreSQL URL of the captured database (env DATABASE_URL)')
     .option('--publication <name>', 'publication of the capture (default tributary)')
     .option('--signal-table <table>', 'signal table (default public.tributary_signal)')
+    .option(
+      '--data-dir <dir>',
+      'without --source: the data directory of the running `run`/`up` (default .tributary)',
+    )
     .option('--config <file>', 'config file')
     .action(async (tableText: string, flags: SnapshotFlags) => {
-      const config = loadConfig({
+      let config = loadConfig({
         flags: {
+          dataDir: flags.dataDir,
           'source.url': flags.source,
           'source.publication': flags.publication,
           'snapshot.signalTable': flags.signalTable,
         },
         ...(flags.config ? { file: flags.config } : {}),
       });
-      const url = config.source.url;
-      if (!url) {
-        throw new ConfigError('no source database given', {
-          hint: 'pass --source postgres://user:password@host:5432/db or set DATABASE_URL',
-        });
-      }
+      // No source given: the running pipeline's own, with its publication and signal table.
+      if (!config.source.url) config = withRunningSource(config, flags.publication, flags.signalTable);
+      const url = config.source.url!;
       const condition = flags.where?.trim() ? flags.where.trim() : null;
-      const out = (line: string) => process.stdout.write(`${line}\n`);
+      const out = (line: string) => void output.write(`${line}\n`);
       const result = await requestSnapshot({
         url,
         table: parseTableName(tableText),
@@ -60,69 +63,26 @@ export function registerSnapshot(program: Command): void {
     });
 }
 
-export interface SnapshotRequest {
-  readonly url: string;
-  readonly table: TableName;
-  readonly condition: string | null;
-  readonly publication: string;
-  readonly signalTable: TableName;
-  /** Told of what was created or changed on the way. */
-  readonly say?: (line: string) => void;
-}
-
-/**
- * Validates the table and the condition, creates the signal table (and adds it to the
- * publication) when missing, and inserts an `execute-snapshot` signal. Errors name what is wrong.
- */
-export async function requestSnapshot(request: SnapshotRequest): Promise<{ id: string; table: string }> {
-  const { url, table, condition, publication, signalTable } = request;
-  const say = request.say ?? (() => undefined);
-  const reader = new SnapshotReader(url);
-  try {
-    const described = await reader.describe(table);
-    if (condition) await reader.checkCondition(described, condition);
-    const client = await reader.connection();
-    // The reader's connection returns every value as PostgreSQL text: booleans are 't' or 'f'.
-    const pub = await client.query<{ puballtables: string; listed: string; signal: string }>(
-      `select p.puballtables,
-              exists (select 1 from pg_publication_tables t where t.pubname = p.pubname and t.schemaname = $2 and t.tablename = $3) as listed,
-              exists (select 1 from pg_publication_tables t where t.pubname = p.pubname and t.schemaname = $4 and t.tablename = $5) as signal
-       from pg_publication p where p.pubname = $1`,
-      [publication, table.schema, table.table, signalTable.schema, signalTable.table],
-    );
-    const row = pub.rows[0];
-    const name = formatTableName(table);
-    if (row && row.listed !== 't') {
-      throw new SourceSetupError(
-        'SNAPSHOT_TABLE_NOT_CAPTURED',
-        `table ${name} is not in publication ${publication}, so capture would not write its rows`,
-        {
-          hint: `capture it first (--tables, or ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${name})`,
-        },
-      );
-    }
-    const signal = `${quoteIdent(signalTable.schema)}.${quoteIdent(signalTable.table)}`;
-    const exists = await client.query('select to_regclass($1) is not null as found', [signal]);
-    if (exists.rows[0]?.found !== 't') {
-      await client.query(
-        `create table if not exists ${signal} (id text primary key, type text not null, data jsonb)`,
-      );
-      say(`created the signal table ${formatTableName(signalTable)} (id text, type text, data jsonb)`);
-    }
-    if (row && row.puballtables !== 't' && row.signal !== 't') {
-      await client.query(`alter publication ${quoteIdent(publication)} add table ${signal}`);
-      say(`added ${formatTableName(signalTable)} to publication ${publication}, so capture sees the signals`);
-    }
-    const id = randomUUID();
-    const data = { 'data-collections': [name], ...(condition ? { 'additional-condition': condition } : {}) };
-    await client.query(`insert into ${signal} (id, type, data) values ($1, 'execute-snapshot', $2)`, [
-      id,
-      JSON.stringify(data),
-    ]);
-    return { id, table: name };
-  } finally {
-    await reader.close();
-  }
+/** `config` with the source of the pipeline running on its data directory (explicit flags win). */
+export function withRunningSource(
+  config: TributaryConfig,
+  publication: string | undefined,
+  signalTable: string | undefined,
+): TributaryConfig {
+  const owner = runningPipelineSource(config.dataDir);
+  return {
+    ...config,
+    source: {
+      ...config.source,
+      url: owner.source,
+      slot: owner.slot ?? config.source.slot,
+      publication: publication ?? owner.publication ?? config.source.publication,
+    },
+    snapshot: {
+      ...config.snapshot,
+      signalTable: signalTable ?? owner.signalTable ?? config.snapshot.signalTable,
+    },
+  };
 }
 
 /** Snapshot jobs for `status`: a running capture's own view, else what the stored position still owes. */
@@ -150,10 +110,12 @@ export function snapshotReport(
 export function snapshotLine(job: SnapshotJobStatus): string {
   const n = (x: number) => x.toLocaleString('en');
   const total = job.totalRows && job.totalRows > 0 ? job.totalRows : null;
-  const share = total ? ` (${Math.min(100, Math.floor((job.rows * 100) / total))}%)` : '';
+  // While a chunk is between its watermarks its rows are read but not yet in the log.
+  const rows = job.state === 'running' ? Math.max(job.rows, job.rowsRead ?? 0) : job.rows;
+  const share = total ? ` (${Math.min(100, Math.floor((rows * 100) / total))}%)` : '';
   const parts = [
     `${job.table}${job.condition ? ` where ${job.condition}` : ''} ${job.kind} ${job.state}`,
-    `${n(job.rows)}${total ? `/${n(total)}` : ''} rows${share}`,
+    `${n(rows)}${total ? `/${n(total)}` : ''} rows${share}`,
   ];
   if (job.state === 'running') {
     parts.push(`${n(job.rowsPerSecond)} rows/s`);
@@ -174,6 +136,21 @@ export function snapshotProgressText(jobs: readonly SnapshotJobStatus[]): string
   const running = jobs.filter((j) => j.state === 'running' || j.state === 'queued');
   if (running.length === 0) return null;
   return `snapshot ${running.map(snapshotLine).join(' | ')}`;
+}
+
+/**
+ * What `run` and `up` show of the snapshots: the line to redraw while jobs run, and, once, the
+ * line saying they finished (with each table's rows) when the last one ends.
+ */
+export class SnapshotProgress {
+  #shown = false;
+
+  next(jobs: readonly SnapshotJobStatus[]): { running: string | null; finished: string | null } {
+    const running = snapshotProgressText(jobs);
+    const finished = running === null && this.#shown ? snapshotDoneText(jobs) : null;
+    this.#shown = running !== null;
+    return { running, finished };
+  }
 }
 
 /** The line left on the terminal when the snapshot jobs are over. */

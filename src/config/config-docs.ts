@@ -6,7 +6,9 @@ export function renderConfigDocs(): string {
   const rows = SETTINGS.map((s) => {
     const def = s.default === undefined ? '—' : `\`${JSON.stringify(s.default)}\``;
     const example = s.example ? ` Example: \`${s.example}\`.` : '';
-    return `| \`${s.path}\` | ${s.env ? `\`${s.env}\`` : '—'} | ${s.flag ? `\`${s.flag}\`` : '—'} | ${def} | ${s.description.replaceAll('|', '\\|')}${example} |`;
+    const env = [s.env, s.fromFile?.env].filter(Boolean).map((e) => `\`${e}\``);
+    const flag = [s.flag, s.fromFile?.flag].filter(Boolean).map((f) => `\`${f}\``);
+    return `| \`${s.path}\` | ${env.join(', ') || '—'} | ${flag.join(', ') || '—'} | ${def} | ${s.description.replaceAll('|', '\\|')}${example} |`;
   });
   return [
     '# Configuration',

@@ -26,6 +26,16 @@ describe('loadConfig', () => {
     expect(config.log.durable).toBe(true);
     expect(config.source.url).toBeUndefined();
   });
+  it('capture.standby: off by default, on from the file or TRIBUTARY_STANDBY; the flag (undefined when absent) leaves them', () => {
+    expect(loadConfig({ env: {}, cwd: tmpdir() }).capture.standby).toBe(false);
+    const cwd = dirWith({ capture: { standby: true } });
+    expect(loadConfig({ env: {}, cwd, flags: { 'capture.standby': undefined } }).capture.standby).toBe(true);
+    expect(loadConfig({ env: { TRIBUTARY_STANDBY: '0' }, cwd }).capture.standby).toBe(false);
+    expect(loadConfig({ env: { TRIBUTARY_STANDBY: 'true' }, cwd: tmpdir() }).capture.standby).toBe(true);
+    expect(() => loadConfig({ env: { TRIBUTARY_STANDBY: 'yes' }, cwd: tmpdir() })).toThrow(
+      /TRIBUTARY_STANDBY/,
+    );
+  });
   it('layers file < env < flags', () => {
     const cwd = dirWith({ source: { slot: 'from_file', publication: 'pub_file' }, dataDir: '/file' });
     const config = loadConfig({

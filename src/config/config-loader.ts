@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../core/errors.ts';
 import { SETTINGS, type SettingSpec, type TributaryConfig } from './config-schema.ts';
+import { jsonErrorPosition } from './json-error-position.ts';
 
 export const DEFAULT_CONFIG_FILE = 'tributary.config.json';
 
@@ -20,7 +21,8 @@ export function loadConfig(options: LoadOptions = {}): TributaryConfig {
   const cwd = options.cwd ?? process.cwd();
   const fileValues = readConfigFile(options.file, cwd);
   const known = new Set(SETTINGS.map((s) => s.path));
-  for (const path of flatten(fileValues.values)) {
+  const structured = new Set(SETTINGS.filter((s) => s.structured).map((s) => s.path));
+  for (const path of flatten(fileValues.values, '', structured)) {
     if (!known.has(path) && !SETTINGS.some((s) => s.path.startsWith(`${path}.`))) {
       throw new ConfigError(`unknown setting ${path} in ${fileValues.file}`, {
         hint: `known settings: ${[...known].join(', ')}`,
@@ -31,7 +33,9 @@ export function loadConfig(options: LoadOptions = {}): TributaryConfig {
   for (const spec of SETTINGS) {
     const candidates: [string, unknown][] = [
       ['flag', options.flags?.[spec.path]],
+      ['flag-file', secretFile(spec.fromFile?.flag, options.flags?.[`${spec.path}File`], cwd)],
       ['env', spec.env ? env[spec.env] : undefined],
+      ['env-file', secretFile(spec.fromFile?.env, spec.fromFile ? env[spec.fromFile.env] : undefined, cwd)],
       ['file', get(fileValues.values, spec.path)],
     ];
     const found = candidates.find(([, v]) => v !== undefined && v !== '');
@@ -45,8 +49,23 @@ export function loadConfig(options: LoadOptions = {}): TributaryConfig {
   return config as unknown as TributaryConfig;
 }
 
+/** The trimmed text of the file a `--source-file`-like flag or variable names, or undefined. */
+function secretFile(origin: string | undefined, path: unknown, cwd: string): string | undefined {
+  if (origin === undefined || typeof path !== 'string' || path === '') return undefined;
+  try {
+    return readFileSync(resolve(cwd, path), 'utf8').trim();
+  } catch (cause) {
+    throw new ConfigError(`cannot read ${origin} ${path}: ${(cause as Error).message}`, {
+      cause,
+      hint: `${origin} names a file holding the secret (readable by this user only: chmod 600)`,
+    });
+  }
+}
+
 function describeOrigin(kind: string, spec: SettingSpec, file: string | undefined): string {
   if (kind === 'flag') return `flag ${spec.flag}`;
+  if (kind === 'flag-file') return `the file of ${spec.fromFile?.flag}`;
+  if (kind === 'env-file') return `the file of ${spec.fromFile?.env}`;
   if (kind === 'env') return `environment variable ${spec.env}`;
   return `${spec.path} in ${file}`;
 }
@@ -73,10 +92,25 @@ function readConfigFile(
     return { values: {} };
   }
   let parsed: unknown;
+  const text = readFileSync(path, 'utf8');
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (cause) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(cause as Error).message}`, { cause });
+    const where = jsonErrorPosition(text);
+    const reason = (cause as Error).message
+      .replace(/ in JSON at position \d+.*$/s, '')
+      .replace(/, ".*" is not valid JSON$/s, '');
+    throw new ConfigError(
+      `config file ${path} is not valid JSON${where ? ` at line ${where.line}, column ${where.column}` : ''}: ${reason}`,
+      {
+        cause,
+        ...(where
+          ? {
+              hint: `line ${where.line} reads: ${where.lineText.trim()} (often a comma or quote is missing just before the column, or there is one too many)`,
+            }
+          : {}),
+      },
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`config file ${path} must hold a JSON object`);
@@ -84,10 +118,11 @@ function readConfigFile(
   return { file: path, values: parsed as Record<string, unknown> };
 }
 
-function flatten(values: Record<string, unknown>, prefix = ''): string[] {
+/** Setting paths in a config file; a structured setting is one path, whatever it holds. */
+function flatten(values: Record<string, unknown>, prefix: string, structured: ReadonlySet<string>): string[] {
   return Object.entries(values).flatMap(([k, v]) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v)
-      ? flatten(v as Record<string, unknown>, `${prefix}${k}.`)
+    typeof v === 'object' && v !== null && !Array.isArray(v) && !structured.has(`${prefix}${k}`)
+      ? flatten(v as Record<string, unknown>, `${prefix}${k}.`, structured)
       : [`${prefix}${k}`],
   );
 }

@@ -3,7 +3,7 @@
  * position and the end of the log, and the age of the oldest of them (seconds behind).
  */
 import type { EventLog } from '../core/event-log.ts';
-import type { ConsumerStore } from './consumer-store.ts';
+import type { ConsumerState } from './consumer-state.ts';
 import { partitionKey } from './transactional.ts';
 
 export interface PartitionConsumerLag {
@@ -18,13 +18,13 @@ export interface PartitionConsumerLag {
 
 export async function consumerLag(
   log: EventLog,
-  store: ConsumerStore,
+  store: Pick<ConsumerState, 'committed'>,
   group: string,
   topics: readonly string[],
   now: number = Date.now(),
 ): Promise<PartitionConsumerLag[]> {
   const committed = new Map(
-    store.committed(group).map((p) => [partitionKey(p.topic, p.partition), p.offset]),
+    (await store.committed(group)).map((p) => [partitionKey(p.topic, p.partition), p.offset]),
   );
   const wanted = new Set(topics);
   const out: PartitionConsumerLag[] = [];

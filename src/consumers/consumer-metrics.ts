@@ -13,7 +13,11 @@ export const CONSUMER_METRICS = {
   restarts: 'tributary_consumer_restarts_total',
   replicas: 'tributary_consumer_replicas',
   inFlight: 'tributary_consumer_in_flight',
+  custom: 'tributary_consumer_custom_total',
 } as const;
+
+/** Most distinct `ctx.metrics.increment` names kept per consumer (a name per record must not grow without end). */
+export const MAX_CUSTOM_COUNTERS = 100;
 
 /**
  * The consumers' metrics, in one registry (the HTTP server merges it into /metrics). The
@@ -31,6 +35,8 @@ export class ConsumerMetrics {
   readonly #restarts: Counter<'consumer'>;
   readonly #replicas: Gauge<'consumer'>;
   readonly #inFlight: Gauge<'consumer'>;
+  readonly #custom: Counter<'consumer' | 'counter'>;
+  readonly #customNames = new Map<string, Set<string>>();
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -60,6 +66,31 @@ export class ConsumerMetrics {
     this.#restarts = counter(CONSUMER_METRICS.restarts, 'Replica processes restarted after a crash or hang.');
     this.#replicas = gauge(CONSUMER_METRICS.replicas, 'Live replica processes.');
     this.#inFlight = gauge(CONSUMER_METRICS.inFlight, 'Records being handled now.');
+    this.#custom = new Counter({
+      name: CONSUMER_METRICS.custom,
+      help: "The handlers' own counters (ctx.metrics.increment(counter, by)), per consumer: summed over its replicas and code versions.",
+      labelNames: ['consumer', 'counter'],
+      registers,
+    });
+  }
+
+  /**
+   * Adds to a handler's counter. Counters only go up (a negative or non-finite `by` is ignored) and
+   * at most `MAX_CUSTOM_COUNTERS` names per consumer are kept; returns whether it was counted.
+   */
+  addCustom(consumer: string, counter: string, by: number): boolean {
+    if (!Number.isFinite(by) || by < 0) return false;
+    let names = this.#customNames.get(consumer);
+    if (names === undefined) {
+      names = new Set();
+      this.#customNames.set(consumer, names);
+    }
+    if (!names.has(counter)) {
+      if (names.size >= MAX_CUSTOM_COUNTERS) return false;
+      names.add(counter);
+    }
+    this.#custom.inc({ consumer, counter }, by);
+    return true;
   }
 
   /** Adds one heartbeat's counter deltas. */

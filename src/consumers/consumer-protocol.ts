@@ -12,6 +12,7 @@
  * whose heartbeats stop or whose `lastProgressAt` stays behind while it has work in flight for
  * longer than the hang timeout.
  */
+import type { NatsLogRef } from '../log/open-event-log.ts';
 
 export interface WorkerLaunch {
   /** Consumer name (folder name). */
@@ -20,9 +21,21 @@ export interface WorkerLaunch {
   readonly module: string;
   readonly replica: number;
   readonly dataDir: string;
+  /** The NATS log to read (absent = the embedded log of `dataDir`). */
+  readonly log?: NatsLogRef;
+  /**
+   * Set by `tributary consumers run` (NATS log only): the replica's member id in the group. Its
+   * offsets and dead letters are then kept in the log's KV bucket, and it commits only offsets of
+   * partitions that name it as owner (consumers/nats/). Absent: the data directory's store.
+   */
+  readonly member?: string;
   readonly heartbeatMs: number;
   /** Niceness the replica runs at (every thread; 0 or absent = unchanged). */
   readonly niceness?: number;
+  /** Defaults of the consumer's `failure` option (settings `consumers.failureThreshold|failureAction`). */
+  readonly failure?: { readonly maxConsecutiveDeadLetters: number; readonly action: 'pause' | 'continue' };
+  /** Default of the consumer's `offsetReset` option (setting `consumers.offsetReset`). */
+  readonly offsetReset?: 'fail' | 'earliest' | 'latest';
   /** pino level of the replica's log (default: env TRIBUTARY_LOG_LEVEL, else info). */
   readonly logLevel?: string;
 }
@@ -38,6 +51,8 @@ export interface ConsumerDescription {
   readonly group: string;
   readonly replicas: { readonly min: number; readonly max: number; readonly initial: number };
   readonly memoryMb: number;
+  /** Environment variables the consumer declared (`defineConsumer({ env })`). */
+  readonly env?: readonly string[];
 }
 
 export interface ReplicaCounters {
@@ -69,6 +84,20 @@ export type WorkerToSupervisor =
       readonly counters: ReplicaCounters;
       /** The handler's own counters (`ctx.metrics.increment`) since the previous heartbeat. */
       readonly metrics?: { readonly [name: string]: number };
+      /** The dead-letter threshold is reached and no record was handled since (`failure.action: 'continue'`). */
+      readonly failing?: boolean;
+    }
+  /**
+   * The consumer cannot make progress as it should: `dead_letters` = the consecutive dead-letter
+   * threshold was reached (`halted`: the replica handles nothing more and keeps the rest for a
+   * resume); `offset_out_of_range` = a stored offset is beyond the log and the policy is `fail`
+   * (the replica exits after this message).
+   */
+  | {
+      readonly type: 'failing';
+      readonly reason: 'dead_letters' | 'offset_out_of_range' | 'target_stopped';
+      readonly message: string;
+      readonly halted: boolean;
     }
   | { readonly type: 'revoked'; readonly id: number }
   /** A failure the worker cannot recover from (bad module, bad definition); it exits after. */

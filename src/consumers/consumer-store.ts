@@ -74,6 +74,9 @@ create unique index if not exists dead_letters_pending_origin
 create index if not exists dead_letters_consumer on dead_letters (consumer, status, id);
 `;
 
+/** The store's file in the data directory. */
+export const CONSUMER_STORE_FILE = 'consumers.db';
+
 export class ConsumerStore {
   readonly file: string;
   readonly #db: Database.Database;
@@ -102,7 +105,7 @@ export class ConsumerStore {
 
   /** Opens (creating if needed) `consumers.db` in the data directory. */
   static open(options: { dataDir: string; clock?: () => number }): ConsumerStore {
-    const file = join(options.dataDir, 'consumers.db');
+    const file = join(options.dataDir, CONSUMER_STORE_FILE);
     for (let attempt = 1; ; attempt++) {
       let db: Database.Database | undefined;
       try {
@@ -190,27 +193,90 @@ export class ConsumerStore {
     });
   }
 
+  /** In id order; `limit`/`offset` page through them (see `countDeadLetters` for the total). */
   deadLetters(
     consumer: string,
-    options: { status?: DeadLetterStatus; ids?: readonly number[] } = {},
+    options: { status?: DeadLetterStatus; ids?: readonly number[]; limit?: number; offset?: number } = {},
   ): DeadLetter[] {
-    const where = ['consumer = ?'];
-    const params: unknown[] = [consumer];
+    const { where, params } = deadLetterFilter(consumer, options);
+    const page = options.limit === undefined ? '' : ` limit ${options.limit} offset ${options.offset ?? 0}`;
+    return this.#run('read dead letters', () =>
+      (
+        this.#db
+          .prepare(`select * from dead_letters where ${where} order by id${page}`)
+          .all(...params) as DeadLetterRow[]
+      ).map(toDeadLetter),
+    );
+  }
+
+  /**
+   * One page of the dead letters of several consumers, newest first, read from storage (`limit`
+   * rows, not all of them), with the number of all that match.
+   */
+  deadLetterPage(
+    consumers: readonly string[],
+    options: { status?: DeadLetterStatus; limit: number; offset: number },
+  ): { total: number; items: DeadLetter[] } {
+    if (consumers.length === 0) return { total: 0, items: [] };
+    const where = [`consumer in (${consumers.map(() => '?').join(',')})`];
+    const params: unknown[] = [...consumers];
     if (options.status) {
       where.push('status = ?');
       params.push(options.status);
     }
-    if (options.ids) {
-      where.push(`id in (${options.ids.map(() => '?').join(',') || 'null'})`);
-      params.push(...options.ids);
-    }
+    const filter = where.join(' and ');
     return this.#run('read dead letters', () =>
-      (
-        this.#db
-          .prepare(`select * from dead_letters where ${where.join(' and ')} order by id`)
-          .all(...params) as DeadLetterRow[]
-      ).map(toDeadLetter),
+      this.#db.transaction(() => ({
+        total: (
+          this.#db.prepare(`select count(*) as n from dead_letters where ${filter}`).get(...params) as {
+            n: number;
+          }
+        ).n,
+        items: (
+          this.#db
+            .prepare(`select * from dead_letters where ${filter} order by id desc limit ? offset ?`)
+            .all(...params, options.limit, options.offset) as DeadLetterRow[]
+        ).map(toDeadLetter),
+      }))(),
     );
+  }
+
+  /** Whether the consumer has any dead letter (any status). */
+  hasDeadLetters(consumer: string): boolean {
+    return this.#run(
+      'read dead letters',
+      () =>
+        this.#db.prepare('select 1 from dead_letters where consumer = ? limit 1').get(consumer) !== undefined,
+    );
+  }
+
+  countDeadLetters(consumer: string, options: { status?: DeadLetterStatus } = {}): number {
+    const { where, params } = deadLetterFilter(consumer, options);
+    return this.#run(
+      'count dead letters',
+      () =>
+        (
+          this.#db.prepare(`select count(*) as n from dead_letters where ${where}`).get(...params) as {
+            n: number;
+          }
+        ).n,
+    );
+  }
+
+  /**
+   * Offsets of a partition at or after `from` that the group already dead-lettered (any status):
+   * records above the committed offset when a replica stopped (lanes finish out of order), which
+   * the next owner must not handle a second time.
+   */
+  deadLetteredOffsets(group: string, topic: string, partition: number, from: number): Set<number> {
+    return this.#run('read dead-lettered offsets', () => {
+      const rows = this.#db
+        .prepare(
+          `select "offset" as o from dead_letters where group_name = ? and topic = ? and partition = ? and "offset" >= ?`,
+        )
+        .all(group, topic, partition, from) as { o: number }[];
+      return new Set(rows.map((r) => r.o));
+    });
   }
 
   deadLetter(consumer: string, id: number): DeadLetter | undefined {
@@ -332,4 +398,21 @@ export function deadLetterRecord(letter: DeadLetter): StoredRecord {
     headers: letter.headers,
     timestamp: letter.timestamp,
   };
+}
+
+function deadLetterFilter(
+  consumer: string,
+  options: { status?: DeadLetterStatus; ids?: readonly number[] },
+): { where: string; params: unknown[] } {
+  const where = ['consumer = ?'];
+  const params: unknown[] = [consumer];
+  if (options.status) {
+    where.push('status = ?');
+    params.push(options.status);
+  }
+  if (options.ids) {
+    where.push(`id in (${options.ids.map(() => '?').join(',') || 'null'})`);
+    params.push(...options.ids);
+  }
+  return { where: where.join(' and '), params };
 }

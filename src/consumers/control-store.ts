@@ -6,14 +6,15 @@ import { TributaryError } from '../core/errors.ts';
 /**
  * Desired state and status of the consumers, shared between the running supervisor and the CLI
  * (`tributary consumers scale|pause|resume|restart` from another shell), in the tables
- * `supervisor_control`, `supervisor_status` and `supervisor_alerts` of `<dataDir>/consumers.db`
+ * `supervisor_control`, `supervisor_status`, `supervisor_failures` and `supervisor_alerts` of `<dataDir>/consumers.db`
  * (SQLite, WAL: any number of processes read and write; the worker keeps its offsets and dead
  * letters in other tables of the same file).
  *
  * - The CLI writes desired state: `replicas` (NULL = the consumer's own `replicas` setting, with
  *   autoscaling when it is a range), `paused`, and `restart_generation` (bumped by `restart`).
  * - The supervisor reads it every `consumers.reconcileMs` and converges; it writes one status row
- *   per consumer (JSON) each time, and appends alert events (crash loop, ...).
+ *   per consumer (JSON) each time, appends alert events (crash loop, ...), and keeps why a
+ *   consumer is halted on dead letters (with its last error) until it is resumed.
  * So a command takes effect within a reconcile interval, and survives a restart of the supervisor.
  */
 export interface ConsumerControl {
@@ -24,11 +25,35 @@ export interface ConsumerControl {
   readonly restartGeneration: number;
 }
 
-export type ConsumerState = 'starting' | 'running' | 'degraded' | 'paused' | 'failed' | 'stopped';
+/**
+ * The one vocabulary of consumer states, the same in `tributary consumers`, the API and the
+ * dashboard. `degraded`: fewer ready replicas than desired; `failing`: the dead-letter threshold
+ * was reached (paused until `consumers resume`, or going on with `failure.action: 'continue'`);
+ * `crash-loop`: restarted too often (crash-loop detection), `failed`: stored offsets beyond the
+ * log; neither is restarted until the code changes or `consumers restart`.
+ */
+export type ConsumerRunState =
+  | 'starting'
+  | 'running'
+  | 'degraded'
+  | 'paused'
+  | 'failing'
+  | 'crash-loop'
+  | 'failed'
+  | 'stopped';
+
+/** Why a consumer is `failing` (or `failed` on offsets), with what to do in `message`. */
+export interface ConsumerFailure {
+  readonly reason: 'dead_letters' | 'offset_out_of_range' | 'target_stopped';
+  readonly message: string;
+  readonly at: number;
+  /** Nothing is handled until resumed (dead letters) or restarted (offsets). */
+  readonly halted: boolean;
+}
 
 export interface ConsumerStatus {
   readonly name: string;
-  readonly state: ConsumerState;
+  readonly state: ConsumerRunState;
   readonly group: string | null;
   readonly topics: readonly string[];
   readonly replicas: { readonly desired: number; readonly live: number; readonly ready: number };
@@ -41,6 +66,14 @@ export interface ConsumerStatus {
   readonly deadLettered: number;
   /** Marked failed by crash-loop detection (not restarted until fixed or `restart`). */
   readonly crashLooping: boolean;
+  /** Set while `failing` (dead-letter threshold) or `failed` on offsets beyond the log. */
+  readonly failure: {
+    readonly reason: ConsumerFailure['reason'];
+    readonly message: string;
+    readonly at: number;
+    /** Paused (or stopped) by it: `consumers resume` (or `restart` for offsets) runs it again. */
+    readonly paused: boolean;
+  } | null;
   /** Totals of the handler's own counters (`ctx.metrics.increment(name)`) since the supervisor started. */
   readonly counters: { readonly [name: string]: number };
   readonly lastError: { readonly message: string; readonly at: number } | null;
@@ -48,13 +81,32 @@ export interface ConsumerStatus {
   readonly generation: number;
   readonly pids: readonly number[];
   readonly partitions: number;
+  /** Why it may wait forever while looking healthy, e.g. a subscribed topic that does not exist. */
+  readonly warnings?: readonly string[];
   readonly updatedAt: number;
+}
+
+/**
+ * A consumer halted by the dead-letter threshold, kept across restarts of the supervisor (its
+ * `paused` flag is kept in the control table): after a restart it still shows `failing (paused)`
+ * with the reason and the last error until `consumers resume`.
+ */
+export interface SavedFailure {
+  readonly failure: ConsumerFailure;
+  readonly lastError: { readonly message: string; readonly at: number } | null;
 }
 
 export interface ConsumerAlert {
   readonly id: number;
   readonly consumer: string;
-  readonly kind: 'crash_loop' | 'hung' | 'memory' | 'start_failed';
+  readonly kind:
+    | 'crash_loop'
+    | 'hung'
+    | 'memory'
+    | 'start_failed'
+    | 'failing'
+    | 'offset_out_of_range'
+    | 'target_stopped';
   readonly message: string;
   readonly at: number;
 }
@@ -97,6 +149,11 @@ export class ControlStore {
         CREATE TABLE IF NOT EXISTS supervisor_status (
           name TEXT PRIMARY KEY,
           status TEXT NOT NULL,
+          updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS supervisor_failures (
+          name TEXT PRIMARY KEY,
+          failure TEXT NOT NULL,
           updated_at INTEGER NOT NULL
         );
         CREATE TABLE IF NOT EXISTS supervisor_alerts (
@@ -187,6 +244,26 @@ export class ControlStore {
       status: string;
     }[];
     return rows.map((r) => JSON.parse(r.status) as ConsumerStatus);
+  }
+
+  /** Keeps (or, with `null`, forgets) why a consumer is halted, for the next supervisor. */
+  saveFailure(name: string, saved: SavedFailure | null): void {
+    if (saved === null) {
+      this.#db.prepare('DELETE FROM supervisor_failures WHERE name = ?').run(name);
+      return;
+    }
+    this.#db
+      .prepare(
+        'INSERT INTO supervisor_failures (name, failure, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET failure = excluded.failure, updated_at = excluded.updated_at',
+      )
+      .run(name, JSON.stringify(saved), Date.now());
+  }
+
+  savedFailure(name: string): SavedFailure | undefined {
+    const row = this.#db.prepare('SELECT failure FROM supervisor_failures WHERE name = ?').get(name) as
+      | { failure: string }
+      | undefined;
+    return row ? (JSON.parse(row.failure) as SavedFailure) : undefined;
   }
 
   addAlert(alert: Omit<ConsumerAlert, 'id'>): ConsumerAlert {

@@ -118,6 +118,29 @@ export interface BatchOptions {
   readonly maxWaitMs?: number;
 }
 
+/**
+ * When dead letters mean the consumer is broken rather than a record is bad. Defaults from the
+ * `consumers.failureThreshold` and `consumers.failureAction` settings.
+ */
+export interface FailureOptions {
+  /**
+   * Consecutive dead letters (no record handled in between) that make the consumer `failing`:
+   * an alert is raised and, with `action: 'pause'`, the consumer pauses before dead-lettering any
+   * further record (so at most this many records go to the dead letters). 0 turns it off.
+   */
+  readonly maxConsecutiveDeadLetters?: number;
+  /** `pause` (default): stop, keep the rest for `tributary consumers resume`; `continue`: alert only. */
+  readonly action?: 'pause' | 'continue';
+}
+
+/**
+ * Where to start when the stored offset of a partition is beyond the end of the log (a reused
+ * transactional target with a new data directory): `fail` (default) marks the consumer failed
+ * with the offsets named; `earliest` starts at the oldest stored record; `latest` at the end.
+ * Kafka's `auto.offset.reset`. Default from the `consumers.offsetReset` setting.
+ */
+export type OffsetReset = 'fail' | 'earliest' | 'latest';
+
 export interface ConsumerDefinition<Value = DebeziumEnvelope, Tx = undefined> {
   /** Topics to read, e.g. `['tributary.public.orders']`. */
   readonly topics: readonly string[];
@@ -129,10 +152,25 @@ export interface ConsumerDefinition<Value = DebeziumEnvelope, Tx = undefined> {
   /** Key lanes per replica: batches of different keys handled in parallel. Default 4. */
   readonly concurrency?: number;
   readonly retry?: RetryOptions;
-  /** Memory limit of each replica's process (old-space). Default 512. */
+  /**
+   * Memory limit of each replica's process, in MB. Default 512. The V8 heap is capped to it, and
+   * the supervisor kills a replica whose resident memory (RSS: heap, Buffers, native memory)
+   * exceeds it by more than the runtime's own share (see docs/consumers.md, "Limits").
+   */
   readonly memoryMb?: number;
+  /**
+   * Environment variables the consumer reads (e.g. `['SHOP_API_KEY']`). A replica process gets
+   * only these, plus what the runtime needs (PATH, HOME, TZ, LANG, LC_*, NODE_*...): never the
+   * rest of the supervisor's environment, where Tributary's secrets live (`DATABASE_URL`,
+   * `TRIBUTARY_TOKEN`, `TRIBUTARY_MASK_SALT`, the alert webhook), which cannot be declared. The
+   * first process of a consumer starts before its declaration is known and is replaced as soon as
+   * it has loaded: read the variables in `handle` (or lazily), not when the module loads.
+   */
+  readonly env?: readonly string[];
   /** Write through `ctx.tx`; the offsets commit in the same transaction (exactly-once effect). */
   readonly transactional?: TransactionalTarget<Tx>;
+  readonly failure?: FailureOptions;
+  readonly offsetReset?: OffsetReset;
   /** Documentation of the value type only: `debezium` (default) or `unwrap`, as captured. */
   readonly format?: 'debezium' | 'unwrap';
   handle(batch: readonly ConsumerRecord<Value>[], ctx: ConsumerContext<Tx>): Promise<void> | void;

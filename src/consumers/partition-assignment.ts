@@ -60,3 +60,18 @@ export function assignPartitions(
   }
   return result;
 }
+
+/**
+ * What to say when more replicas are asked for than the consumer's topics have partitions (the
+ * CLI prints it after `consumers scale`, the API answers it with the scale); `undefined` when
+ * every replica gets a partition, or the partitions are not known yet.
+ */
+export function idleReplicasNote(
+  name: string,
+  replicas: number | null,
+  partitions: number,
+): string | undefined {
+  if (replicas === null || partitions === 0 || replicas <= partitions) return undefined;
+  const idle = replicas - partitions;
+  return `${name} reads ${partitions} partition${partitions === 1 ? '' : 's'}, and a partition is read by one replica at a time: ${idle} of the ${replicas} replicas will be idle. More partitions: the setting log.partitions (--partitions, env TRIBUTARY_PARTITIONS) gives new topics that many; existing topics keep theirs (start with a fresh --data-dir to capture again into more partitions).`;
+}

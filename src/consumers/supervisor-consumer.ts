@@ -1,44 +1,18 @@
-import type { Logger } from 'pino';
 import { YieldGate } from './capture-yield.ts';
-import type { RotatingLogFile } from './consumer-logs.ts';
-import type { ConsumerMetrics } from './consumer-metrics.ts';
 import type { ConsumerDescription, WorkerToSupervisor } from './consumer-protocol.ts';
-import type { ConsumerAlert, ConsumerControl, ConsumerState, ConsumerStatus } from './control-store.ts';
+import type { ConsumerControl, ConsumerStatus } from './control-store.ts';
 import type { DiscoveredConsumer } from './discovery.ts';
-import { assignPartitions, type PartitionKey } from './partition-assignment.ts';
-import { type AutoscaleOptions, LagAutoscaler, RestartPolicy } from './supervisor-policy.ts';
+import type { PartitionKey } from './partition-assignment.ts';
+import { assignReplicaPartitions, convergeReplicas } from './replica-convergence.ts';
+import { ConsumerFailureState } from './supervisor-failure.ts';
+import { checkReplicaHealth } from './supervisor-health.ts';
+import { LagAutoscaler, RestartPolicy } from './supervisor-policy.ts';
 import { ReplicaProcess } from './supervisor-replica.ts';
+import { type ConsumerHooks, type SupervisionSettings, supervisorNote } from './supervisor-settings.ts';
+import { ConsumerTotals, consumerStatus } from './supervisor-status.ts';
+import { missingTopicWarnings } from './topic-suggestions.ts';
 
-export interface SupervisionSettings {
-  readonly workerEntry: string;
-  readonly dataDir: string;
-  readonly heartbeatMs: number;
-  /** Niceness of the replica processes (0 = the supervisor's priority). */
-  readonly niceness?: number;
-  /** A replica without a heartbeat for this long is killed and restarted. */
-  readonly heartbeatTimeoutMs: number;
-  /** Work in flight without progress (or a revoke unanswered) for this long = hung: killed, restarted. */
-  readonly hangTimeoutMs: number;
-  /** A replica that does not report `ready` within this is killed (counts as a crash). */
-  readonly startTimeoutMs: number;
-  readonly backoffInitialMs: number;
-  readonly backoffMaxMs: number;
-  /** This many restarts within `crashLoopWindowMs` mark the consumer failed. */
-  readonly crashLoopRestarts: number;
-  readonly crashLoopWindowMs: number;
-  /** Memory limit before the consumer has described itself (its `memoryMb` then wins). */
-  readonly defaultMemoryMb: number;
-  readonly autoscale: AutoscaleOptions;
-}
-
-export interface ConsumerHooks {
-  readonly metrics: ConsumerMetrics;
-  readonly logger: Logger;
-  readonly clock: () => number;
-  readonly log: RotatingLogFile;
-  alert(alert: Omit<ConsumerAlert, 'id'>): void;
-  nextSeq(): number;
-}
+export type { ConsumerHooks, SupervisionSettings } from './supervisor-settings.ts';
 
 /**
  * Supervises the replicas of one consumer: keeps the desired number alive (restart with
@@ -58,21 +32,17 @@ export class ConsumerSupervisor {
   #generation = 0;
   #restartGeneration: number | undefined;
   #control: ConsumerControl;
-  #failed = false;
   #shuttingDown = false;
-  #restarts = 0;
   readonly #restartPolicy: RestartPolicy;
   readonly #autoscaler: LagAutoscaler;
   readonly #yieldGate: YieldGate;
-  #lastError: { message: string; at: number } | null = null;
+  readonly #failure: ConsumerFailureState;
   #revokeSeq = 0;
   #partitions: PartitionKey[] = [];
+  /** Conditions that do not stop the consumer but mean it may wait forever (a missing topic). */
+  #warnings: string[] = [];
   #lag = { records: 0, seconds: 0 };
-  #processed = 0;
-  #failedRecords = 0;
-  #deadLettered = 0;
-  /** Totals of the handler's own counters (`ctx.metrics.increment`). */
-  readonly #custom = new Map<string, number>();
+  readonly #totals = new ConsumerTotals();
   #autoTarget: number | undefined;
 
   constructor(consumer: DiscoveredConsumer, settings: SupervisionSettings, hooks: ConsumerHooks) {
@@ -83,6 +53,9 @@ export class ConsumerSupervisor {
     this.#restartPolicy = new RestartPolicy(settings);
     this.#autoscaler = new LagAutoscaler(settings.autoscale);
     this.#yieldGate = new YieldGate(settings.dataDir);
+    this.#failure = new ConsumerFailureState(consumer.name, settings, hooks, this.#restartPolicy, () =>
+      this.#replicas.values(),
+    );
   }
 
   get name(): string {
@@ -94,12 +67,28 @@ export class ConsumerSupervisor {
   }
 
   get failed(): boolean {
-    return this.#failed;
+    return this.#failure.failed;
   }
 
   /** Replicas still running (including those draining). */
   get live(): ReplicaProcess[] {
     return [...this.#replicas.values()];
+  }
+
+  /**
+   * The log's topics: a subscribed topic missing from them is warned about once (log and the
+   * consumer's log) and listed in the status until it appears, with the closest existing names.
+   */
+  setTopics(existing: readonly string[]): void {
+    const d = this.#description;
+    if (!d) return;
+    const warnings = missingTopicWarnings(d.topics, existing);
+    for (const w of warnings) {
+      if (this.#warnings.includes(w)) continue;
+      this.#note('warn', w);
+      this.#h.logger.warn({ consumer: this.name }, `consumer ${this.name}: ${w}`);
+    }
+    this.#warnings = warnings;
   }
 
   setPartitions(partitions: readonly PartitionKey[]): void {
@@ -119,10 +108,7 @@ export class ConsumerSupervisor {
 
   #newGeneration(): void {
     this.#generation++;
-    if (this.#failed) {
-      this.#failed = false;
-      this.#restartPolicy.reset();
-    }
+    this.#failure.newGeneration();
   }
 
   /** Stops every replica (drained) and resolves when all have exited; kills those beyond `timeoutMs`. */
@@ -146,57 +132,24 @@ export class ConsumerSupervisor {
       this.#note('info', 'restart requested: rolling update');
       this.#newGeneration();
     }
-    this.#checkHealth(now);
+    this.#failure.checkResumed(control.paused);
+    if (checkReplicaHealth(this.name, this.#replicas.values(), this.#s, this.#h, now))
+      this.#restartPolicy.healthy();
     this.#autoscale(now);
-    this.#converge(now);
+    convergeReplicas(this.live, this.#target(), this.#generation, () => this.#spawn(now));
     this.#assign();
     const inFlight = this.live.reduce((n, r) => n + r.inFlight, 0);
     this.#h.metrics.setReplicas(this.name, this.live.filter((r) => r.state !== 'stopping').length, inFlight);
   }
 
   #target(): number {
-    if (this.#failed || this.#shuttingDown || this.#control.paused) return 0;
+    if (this.#failure.failed || this.#shuttingDown || this.#control.paused) return 0;
+    if (this.#failure.halted) return 0;
     if (this.#control.replicas !== null) return this.#control.replicas;
     const d = this.#description;
     if (!d) return 1;
     if (d.replicas.min < d.replicas.max) return this.#autoTarget ?? d.replicas.initial;
     return d.replicas.initial;
-  }
-
-  #checkHealth(now: number): void {
-    for (const r of this.#replicas.values()) {
-      if (r.state === 'starting' && now - r.startedAt > this.#s.startTimeoutMs) {
-        r.kill(`not ready within ${this.#s.startTimeoutMs} ms`);
-      } else if (r.state === 'ready' || r.state === 'stopping') {
-        // Replicas run below the capture: one that only waits for a CPU is starved, not hung.
-        if (r.starvation.sample(now)) continue;
-        if (now - r.lastHeartbeatAt > this.#s.heartbeatTimeoutMs) {
-          r.kill(`no heartbeat for ${now - r.lastHeartbeatAt} ms`);
-        } else if (r.inFlight > 0 && now - r.lastProgressAt > this.#s.hangTimeoutMs) {
-          r.kill(`hung: ${r.inFlight} records in flight without progress for ${now - r.lastProgressAt} ms`);
-          this.#h.alert({
-            consumer: this.name,
-            kind: 'hung',
-            message: `replica ${r.replica} hung (no progress for ${now - r.lastProgressAt} ms); restarted`,
-            at: now,
-          });
-        } else {
-          for (const { sentAt } of r.revoking.values()) {
-            if (now - sentAt > this.#s.hangTimeoutMs)
-              r.kill(`revoke not answered within ${this.#s.hangTimeoutMs} ms`);
-          }
-        }
-        if (
-          r.stopRequestedAt !== undefined &&
-          now - r.stopRequestedAt > this.#s.hangTimeoutMs + this.#s.heartbeatTimeoutMs
-        ) {
-          r.kill('did not drain and exit in time');
-        }
-      }
-      if (r.state === 'ready' && r.readyAt !== undefined && now - r.readyAt > this.#s.backoffMaxMs) {
-        this.#restartPolicy.healthy();
-      }
-    }
   }
 
   #autoscale(now: number): void {
@@ -221,33 +174,6 @@ export class ConsumerSupervisor {
     }
   }
 
-  #converge(now: number): void {
-    const target = this.#target();
-    const active = this.live.filter((r) => r.state === 'starting' || r.state === 'ready');
-    const old = active.filter((r) => r.generation < this.#generation);
-    if (old.length > 0 && target > 0) {
-      // Rolling: one new replica at a time, then one old one drained, until none is old.
-      const busy = this.live.some((r) => r.state === 'starting' || r.state === 'stopping');
-      if (busy) return;
-      if (active.length < target + 1) this.#spawn(now);
-      else old.sort((a, b) => b.replica - a.replica)[0]!.stop();
-      return;
-    }
-    if (active.length < target) {
-      for (let i = active.length; i < target; i++) if (!this.#spawn(now)) break;
-    } else if (active.length > target) {
-      const extra = active
-        .sort(
-          (a, b) =>
-            a.generation - b.generation ||
-            Number(a.state === 'ready') - Number(b.state === 'ready') ||
-            b.replica - a.replica,
-        )
-        .slice(0, active.length - target);
-      for (const r of extra) r.stop();
-    }
-  }
-
   #spawn(now: number): boolean {
     if (now < this.#restartPolicy.notBefore) return false;
     const used = new Set(this.live.map((r) => r.replica));
@@ -262,11 +188,15 @@ export class ConsumerSupervisor {
           module: this.consumer.module,
           replica,
           dataDir: this.#s.dataDir,
+          ...(this.#s.log ? { log: this.#s.log } : {}),
           heartbeatMs: this.#s.heartbeatMs,
           ...(this.#s.niceness ? { niceness: this.#s.niceness } : {}),
+          ...(this.#s.failure ? { failure: this.#s.failure } : {}),
+          ...(this.#s.offsetReset ? { offsetReset: this.#s.offsetReset } : {}),
         },
         workerEntry: this.#s.workerEntry,
         memoryMb,
+        env: this.#description?.env ?? [],
         generation: this.#generation,
         seq,
         log: this.#h.log,
@@ -281,7 +211,7 @@ export class ConsumerSupervisor {
       );
       return true;
     } catch (error) {
-      this.#crashed(now, `could not start a replica: ${(error as Error).message}`);
+      this.#failure.crashed(now, `could not start a replica: ${(error as Error).message}`);
       return false;
     }
   }
@@ -289,36 +219,16 @@ export class ConsumerSupervisor {
   #onMessage(r: ReplicaProcess, message: WorkerToSupervisor): void {
     const now = this.#h.clock();
     switch (message.type) {
-      case 'ready': {
-        r.description = message.description;
+      case 'ready':
         if (r.generation >= this.#generation || !this.#description) this.#description = message.description;
-        r.lastHeartbeatAt = now;
-        r.lastProgressAt = now;
-        if (message.description.memoryMb !== r.memoryMb && r.state === 'starting') {
-          // Started before the consumer said its memory limit: replace it, no partition lost.
-          r.note('info', `restarting with the consumer's memory limit (${message.description.memoryMb} MB)`);
-          r.stop();
-          return;
-        }
-        if (r.state === 'starting') {
-          r.state = 'ready';
-          r.readyAt = now;
-        }
+        if (!r.ready(message.description, now)) return;
         break;
-      }
       case 'heartbeat':
         r.lastHeartbeatAt = now;
         r.lastProgressAt = message.lastProgressAt;
         r.inFlight = message.inFlight;
-        this.#processed += message.counters.processed;
-        this.#failedRecords += message.counters.failed;
-        this.#deadLettered += message.counters.deadLettered;
-        for (const [name, by] of Object.entries(message.metrics ?? {})) {
-          // Bounded: a handler inventing names per record must not grow the status forever.
-          if (this.#custom.has(name) || this.#custom.size < 100)
-            this.#custom.set(name, (this.#custom.get(name) ?? 0) + by);
-        }
-        this.#h.metrics.addCounters(this.name, message.counters);
+        r.failing = message.failing === true;
+        this.#totals.add(this.name, this.#h, message.counters, message.metrics);
         break;
       case 'revoked':
         r.revoked(message.id);
@@ -326,11 +236,14 @@ export class ConsumerSupervisor {
         break;
       case 'fatal':
         r.failure = message.message;
-        this.#lastError = { message: message.message, at: now };
+        this.#failure.error(message.message, now);
         r.note('error', `fatal: ${message.message}`);
         break;
       case 'error':
-        this.#lastError = { message: message.message, at: now };
+        this.#failure.error(message.message, now);
+        break;
+      case 'failing':
+        this.#failure.failing(r, message, now);
         break;
     }
     // Partitions freed or a replica ready: hand them out now rather than at the next tick.
@@ -344,6 +257,8 @@ export class ConsumerSupervisor {
     const clean = r.stopRequestedAt !== undefined && code === 0 && r.failure === undefined;
     if (clean) {
       r.note('info', `replica ${r.replica} stopped (${how})`);
+    } else if (r.outOfRange) {
+      r.note('error', `replica ${r.replica} stopped: stored offsets beyond the log (${how})`);
     } else if (this.#shuttingDown && r.stopRequestedAt !== undefined) {
       r.note('warn', `replica ${r.replica} ended during shutdown (${how})`);
     } else {
@@ -359,88 +274,36 @@ export class ConsumerSupervisor {
           at: now,
         });
       }
-      this.#crashed(now, `replica ${r.replica}: ${reason}`);
+      this.#failure.crashed(now, `replica ${r.replica}: ${reason}`, r.hung ? 'hang' : 'crash');
     }
     if (!this.#shuttingDown) this.#assign();
   }
 
-  #crashed(now: number, reason: string): void {
-    this.#lastError = { message: reason, at: now };
-    this.#restarts++;
-    this.#h.metrics.restarted(this.name);
-    const decision = this.#restartPolicy.crashed(now);
-    if (decision.crashLoop) {
-      if (!this.#failed) {
-        this.#failed = true;
-        const message = `crash loop: ${decision.restartsInWindow} restarts within ${Math.round(this.#s.crashLoopWindowMs / 1000)} s (last: ${reason}); marked failed, not restarted. Fix the code (a change restarts it) or run \`tributary consumers restart ${this.name}\``;
-        this.#note('error', message);
-        this.#h.logger.error({ consumer: this.name, reason }, 'consumer failed: crash loop');
-        this.#h.alert({ consumer: this.name, kind: 'crash_loop', message, at: now });
-        for (const r of this.#replicas.values()) r.stop();
-      }
-      return;
-    }
-    const delay = decision.delayMs;
-    this.#h.logger.warn({ consumer: this.name, reason, restartInMs: delay }, 'consumer replica restarting');
-  }
-
   /** Gives free partitions to their target replicas and revokes those that must move. */
   #assign(): void {
-    const d = this.#description;
-    if (!d) return;
-    const members = this.live.filter((r) => r.state === 'ready' && r.stopRequestedAt === undefined);
-    const current = new Map<PartitionKey, number>();
-    for (const r of this.#replicas.values()) for (const p of r.owned) current.set(p, r.seq);
-    const desired = assignPartitions(
-      this.#partitions,
-      members.map((r) => r.seq),
-      current,
-    );
-    for (const r of members) {
-      const move = [...r.owned].filter((p) => desired.get(p) !== r.seq && !r.isRevoking(p));
-      if (move.length > 0) r.revoke(move, ++this.#revokeSeq);
-    }
-    for (const r of members) {
-      const gain = this.#partitions.filter((p) => desired.get(p) === r.seq && !current.has(p));
-      if (gain.length > 0) r.assign(gain);
-    }
+    if (!this.#description) return;
+    assignReplicaPartitions(this.#partitions, this.#replicas.values(), () => ++this.#revokeSeq);
   }
 
   #note(level: 'info' | 'warn' | 'error', msg: string): void {
-    const levels = { info: 30, warn: 40, error: 50 };
-    this.#h.log.write({ time: this.#h.clock(), level: levels[level], source: 'supervisor', msg });
+    supervisorNote(this.#h, level, msg);
   }
 
   status(): ConsumerStatus {
-    const d = this.#description;
-    const ready = this.live.filter((r) => r.state === 'ready').length;
-    const target = this.#target();
-    let state: ConsumerState;
-    if (this.#shuttingDown) state = 'stopped';
-    else if (this.#failed) state = 'failed';
-    else if (this.#control.paused) state = 'paused';
-    else if (!d) state = 'starting';
-    else state = ready >= target ? 'running' : 'degraded';
-    return {
+    return consumerStatus({
       name: this.name,
-      state,
-      group: d?.group ?? null,
-      topics: d?.topics ?? [],
-      replicas: { desired: target, live: this.live.length, ready },
-      autoscale: d && d.replicas.min < d.replicas.max ? { min: d.replicas.min, max: d.replicas.max } : null,
-      restarts: this.#restarts,
+      description: this.#description,
+      live: this.live,
+      target: this.#target(),
+      shuttingDown: this.#shuttingDown,
+      paused: this.#control.paused,
+      failure: this.#failure,
+      totals: this.#totals,
       lag: this.#lag,
-      inFlight: this.live.reduce((n, r) => n + r.inFlight, 0),
-      processed: this.#processed,
-      failed: this.#failedRecords,
-      deadLettered: this.#deadLettered,
-      crashLooping: this.#failed,
-      counters: Object.fromEntries(this.#custom),
-      lastError: this.#lastError,
       generation: this.#generation,
-      pids: this.live.map((r) => r.pid).filter((p): p is number => p !== undefined),
       partitions: this.#partitions.length,
-      updatedAt: this.#h.clock(),
-    };
+      warnings: this.#warnings,
+      now: this.#h.clock(),
+    });
   }
 }

@@ -24,6 +24,17 @@ describe('RestartPolicy', () => {
     expect(p.crashed(4000)).toEqual({ crashLoop: true, restartsInWindow: 5 });
   });
 
+  it('counts hangs in a row however far apart, until a healthy replica', () => {
+    const p = new RestartPolicy(options);
+    // One hang every 70 s: never two in the 10 s window.
+    for (let i = 0; i < 4; i++) expect(p.crashed(i * 70_000, 'hang').crashLoop).toBe(false);
+    expect(p.crashed(280_000, 'hang')).toEqual({ crashLoop: true, restartsInWindow: 1, hungInARow: 5 });
+    const q = new RestartPolicy(options);
+    for (let i = 0; i < 4; i++) q.crashed(i * 70_000, 'hang');
+    q.healthy();
+    expect(q.crashed(280_000, 'hang').crashLoop).toBe(false);
+  });
+
   it('forgets crashes older than the window, and everything on reset', () => {
     const p = new RestartPolicy(options);
     for (let i = 0; i < 4; i++) p.crashed(i * 1000);

@@ -14,13 +14,23 @@ export interface RestartPolicyOptions {
 
 export type RestartDecision =
   | { readonly crashLoop: false; readonly delayMs: number }
-  | { readonly crashLoop: true; readonly restartsInWindow: number };
+  | { readonly crashLoop: true; readonly restartsInWindow: number; readonly hungInARow?: number };
+
+/**
+ * Why a replica is restarted: `crash` (it exited, or died on its memory limit) or `hang` (killed by
+ * the supervisor for silence: no heartbeat, no progress with records in flight, a revoke not
+ * answered, not ready in time). A hang takes its timeout to detect, which may exceed the whole
+ * crash-loop window, so hangs also count in a row: `crashLoopRestarts` hangs with no healthy
+ * replica in between are a crash loop however far apart they are.
+ */
+export type RestartCause = 'crash' | 'hang';
 
 /** Exponential backoff between restarts, and crash-loop detection over a sliding window. */
 export class RestartPolicy {
   readonly #o: RestartPolicyOptions;
   #times: number[] = [];
   #consecutive = 0;
+  #hungInARow = 0;
   /** No spawn before this time (epoch ms). */
   notBefore = 0;
 
@@ -28,11 +38,16 @@ export class RestartPolicy {
     this.#o = options;
   }
 
-  crashed(now: number): RestartDecision {
+  crashed(now: number, cause: RestartCause = 'crash'): RestartDecision {
     this.#times = this.#times.filter((t) => now - t < this.#o.crashLoopWindowMs);
     this.#times.push(now);
-    if (this.#times.length >= this.#o.crashLoopRestarts) {
-      return { crashLoop: true, restartsInWindow: this.#times.length };
+    if (cause === 'hang') this.#hungInARow++;
+    if (this.#times.length >= this.#o.crashLoopRestarts || this.#hungInARow >= this.#o.crashLoopRestarts) {
+      return {
+        crashLoop: true,
+        restartsInWindow: this.#times.length,
+        ...(this.#hungInARow >= this.#o.crashLoopRestarts ? { hungInARow: this.#hungInARow } : {}),
+      };
     }
     const delayMs = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** this.#consecutive);
     this.#consecutive++;
@@ -43,12 +58,14 @@ export class RestartPolicy {
   /** A replica stayed healthy long enough: the next crash starts the backoff over. */
   healthy(): void {
     this.#consecutive = 0;
+    this.#hungInARow = 0;
   }
 
   /** New code or an explicit restart: forget the past crashes. */
   reset(): void {
     this.#times = [];
     this.#consecutive = 0;
+    this.#hungInARow = 0;
     this.notBefore = 0;
   }
 }

@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { getPriority, setPriority } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { LineSplitter, type RotatingLogFile, structureLine } from './consumer-logs.ts';
+import { LineSplitter, structureLine } from './consumer-logs.ts';
 import type {
   ConsumerDescription,
   SupervisorToWorker,
@@ -10,6 +10,7 @@ import type {
   WorkerToSupervisor,
 } from './consumer-protocol.ts';
 import { type PartitionKey, parsePartitionKey } from './partition-assignment.ts';
+import { replicaEnv } from './replica-env.ts';
 import { StarvationProbe } from './starvation.ts';
 
 export type ReplicaState = 'starting' | 'ready' | 'stopping' | 'exited';
@@ -18,11 +19,14 @@ export interface ReplicaSpawn {
   readonly launch: WorkerLaunch;
   readonly workerEntry: string;
   readonly memoryMb: number;
+  /** Environment variables the consumer declared (the rest of the environment is not given). */
+  readonly env: readonly string[];
   /** Code version of the consumer this process runs (rolling updates replace older ones). */
   readonly generation: number;
   /** Unique per process for the supervisor's lifetime (the assignment's member id). */
   readonly seq: number;
-  readonly log: RotatingLogFile;
+  /** Where its output and the supervisor's notes about it go (the consumer's log file). */
+  readonly log: { write(entry: object): void };
   readonly clock: () => number;
   onMessage(replica: ReplicaProcess, message: WorkerToSupervisor): void;
   onExit(replica: ReplicaProcess, code: number | null, signal: NodeJS.Signals | null): void;
@@ -41,6 +45,7 @@ export class ReplicaProcess {
   readonly replica: number;
   readonly generation: number;
   readonly memoryMb: number;
+  readonly env: readonly string[];
   readonly startedAt: number;
   readonly child: ChildProcess;
   state: ReplicaState = 'starting';
@@ -57,9 +62,19 @@ export class ReplicaProcess {
   /** Why the supervisor killed it (hang, lost heartbeat...), or the worker's fatal message. */
   failure: string | undefined;
   memoryExceeded = false;
+  /** Its heartbeat says the dead-letter threshold is reached (`failure.action: 'continue'`). */
+  failing = false;
+  /** It reported a stored offset beyond the log (`offsetReset: 'fail'`): its exit is no crash. */
+  outOfRange = false;
+  /** Killed by the supervisor for silence (a hang), which counts toward crash loops in a row. */
+  hung = false;
   /** Sampled at each health check: a replica waiting for a CPU is not killed for silence. */
   readonly starvation: StarvationProbe;
+  /** While starting: time it spent starved (not counted against the start timeout) and when it was last checked. */
+  startStarvedMs = 0;
+  startCheckedAt: number | undefined;
   readonly #spawn: ReplicaSpawn;
+  #killed = false;
 
   constructor(spawn: ReplicaSpawn) {
     this.#spawn = spawn;
@@ -67,12 +82,13 @@ export class ReplicaProcess {
     this.replica = spawn.launch.replica;
     this.generation = spawn.generation;
     this.memoryMb = spawn.memoryMb;
+    this.env = spawn.env;
     this.startedAt = spawn.clock();
     this.lastHeartbeatAt = this.startedAt;
     this.lastProgressAt = this.startedAt;
     this.child = fork(spawn.workerEntry, [], {
       execArgv: ['--import', TSX_LOADER, `--max-old-space-size=${spawn.memoryMb}`],
-      env: { ...process.env, TRIBUTARY_WORKER: JSON.stringify(spawn.launch) },
+      env: replicaEnv(process.env, spawn.env, JSON.stringify(spawn.launch)),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
       // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which drains the
@@ -108,6 +124,32 @@ export class ReplicaProcess {
       this.revoking.clear();
       spawn.onExit(this, code, signal);
     });
+  }
+
+  /**
+   * It loaded the consumer and describes it. One started before the consumer said its memory
+   * limit or environment is replaced (stopped, no partition lost): false then.
+   */
+  ready(description: ConsumerDescription, now: number): boolean {
+    this.description = description;
+    this.lastHeartbeatAt = now;
+    this.lastProgressAt = now;
+    if (
+      (description.memoryMb !== this.memoryMb || (description.env ?? []).join() !== this.env.join()) &&
+      this.state === 'starting'
+    ) {
+      this.note(
+        'info',
+        `restarting with the consumer's memory limit (${description.memoryMb} MB) and environment (${(description.env ?? []).join(', ') || 'none declared'})`,
+      );
+      this.stop();
+      return false;
+    }
+    if (this.state === 'starting') {
+      this.state = 'ready';
+      this.readyAt = now;
+    }
+    return true;
   }
 
   get pid(): number | undefined {
@@ -155,8 +197,11 @@ export class ReplicaProcess {
     if (!this.#send({ type: 'stop' })) this.kill('no IPC channel to ask it to stop');
   }
 
-  kill(reason: string): void {
-    if (!this.alive) return;
+  kill(reason: string, options: { hung?: boolean } = {}): void {
+    // Once killed, a health check before its exit event must not kill (and log) it again.
+    if (!this.alive || this.#killed) return;
+    this.#killed = true;
+    if (options.hung && this.failure === undefined) this.hung = true;
     this.failure ??= reason;
     this.note('warn', `killing replica ${this.replica} (pid ${this.pid}): ${reason}`);
     this.child.kill('SIGKILL');

@@ -1,14 +1,14 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { TributaryError } from '../core/errors.ts';
-import { EmbeddedEventLog } from '../log/embedded/sqlite-event-log.ts';
+import { type OpenedEventLog, openLogReader } from '../log/open-event-log.ts';
 import { consumerLag } from './consumer-lag.ts';
 import { consumerLogFile, RotatingLogFile, type RotatingLogOptions } from './consumer-logs.ts';
 import { ConsumerMetrics } from './consumer-metrics.ts';
-import { ConsumerStore } from './consumer-store.ts';
-import { type ConsumerAlert, type ConsumerStatus, ControlStore } from './control-store.ts';
+import { type ConsumerAlert, type ConsumerStatus, ControlStore, type SavedFailure } from './control-store.ts';
 import { type DiscoveredConsumer, discoverConsumers } from './discovery.ts';
+import { type GroupOffsets, groupOffsets } from './group-offsets.ts';
 import { partitionKey } from './partition-assignment.ts';
 import { ConsumerSupervisor, type SupervisionSettings } from './supervisor-consumer.ts';
 import { WORKER_ENTRY } from './worker/worker-path.ts';
@@ -17,6 +17,8 @@ export interface SupervisorOptions {
   readonly dataDir: string;
   /** Folder of consumer folders (`<dir>/<name>/index.ts`). */
   readonly consumersDir: string;
+  /** More folders of consumer folders, e.g. the generated sink consumers (`<dataDir>/sinks`). */
+  readonly extraConsumerDirs?: readonly string[];
   readonly logger: Logger;
   readonly workerEntry?: string;
   readonly settings?: Partial<Omit<SupervisionSettings, 'workerEntry' | 'dataDir'>>;
@@ -85,8 +87,8 @@ export class Supervisor {
   readonly #logs = new Map<string, RotatingLogFile>();
   readonly #fingerprints = new Map<string, { value: string; pending?: string }>();
   #control: ControlStore | undefined;
-  #offsets: ConsumerStore | undefined;
-  #log: EmbeddedEventLog | undefined;
+  #offsets: GroupOffsets | undefined;
+  #log: OpenedEventLog | undefined;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
@@ -115,8 +117,8 @@ export class Supervisor {
     if (this.#started) return;
     this.#started = true;
     this.#control = ControlStore.open(this.#o.dataDir);
-    this.#offsets = ConsumerStore.open({ dataDir: this.#o.dataDir });
-    this.#discover(discoverConsumers(this.#o.consumersDir));
+    this.#offsets = groupOffsets(this.#o.dataDir, this.#settings.log, this.#o.logger);
+    this.#discover(this.#discoverAll());
     await this.#refresh();
     this.#reconcile();
     this.#reconcileTimer = setInterval(() => this.#reconcile(), this.#o.reconcileMs ?? 250);
@@ -147,10 +149,31 @@ export class Supervisor {
       }
       for (const log of this.#logs.values()) log.close();
       this.#control?.close();
-      this.#offsets?.close();
+      await this.#offsets?.close();
       await this.#log?.close();
     })();
     return this.#stopping;
+  }
+
+  /** The consumer folders of every directory; a name found twice is an error naming both. */
+  #discoverAll(): DiscoveredConsumer[] {
+    const found = discoverConsumers(this.#o.consumersDir);
+    for (const dir of this.#o.extraConsumerDirs ?? []) {
+      for (const c of discoverConsumers(dir)) {
+        const clash = found.find((f) => f.name === c.name);
+        if (clash) {
+          throw new TributaryError(
+            'CONSUMER_NAME_CLASH',
+            `two consumers are named ${c.name}: ${clash.dir} and ${c.dir}`,
+            {
+              hint: 'rename one of them: the name is the consumer group',
+            },
+          );
+        }
+        found.push(c);
+      }
+    }
+    return found;
   }
 
   #discover(found: readonly DiscoveredConsumer[]): void {
@@ -182,6 +205,9 @@ export class Supervisor {
           clock: this.#clock,
           log,
           alert: (alert) => this.#alert(alert),
+          pause: () => this.#pause(consumer.name),
+          saveFailure: (saved) => this.#saveFailure(consumer.name, saved),
+          ...this.#savedFailure(consumer.name),
           nextSeq: () => ++this.#seq,
         }),
       );
@@ -193,6 +219,36 @@ export class Supervisor {
       this.#control?.addAlert(alert);
     } catch (error) {
       this.#o.logger.error({ err: error, alert }, 'could not record a consumer alert');
+    }
+  }
+
+  #pause(name: string): void {
+    try {
+      this.#control?.setPaused(name, true);
+    } catch (error) {
+      // The consumer stays halted in this process; only the restart-proof pause is lost.
+      this.#o.logger.error(
+        { err: error, consumer: name },
+        'could not record the pause of a failing consumer',
+      );
+    }
+  }
+
+  #saveFailure(name: string, saved: SavedFailure | null): void {
+    try {
+      this.#control?.saveFailure(name, saved);
+    } catch (error) {
+      this.#o.logger.error({ err: error, consumer: name }, 'could not record why the consumer is halted');
+    }
+  }
+
+  #savedFailure(name: string): { savedFailure?: SavedFailure } {
+    try {
+      const saved = this.#control?.savedFailure(name);
+      return saved ? { savedFailure: saved } : {};
+    } catch (error) {
+      this.#o.logger.warn({ err: error, consumer: name }, 'could not read why the consumer was halted');
+      return {};
     }
   }
 
@@ -233,9 +289,7 @@ export class Supervisor {
   async #update(watch: boolean): Promise<void> {
     try {
       if (watch) this.#watchFiles();
-      this.#log ??= existsSync(join(this.#o.dataDir, 'log.sqlite'))
-        ? EmbeddedEventLog.open({ dataDir: this.#o.dataDir, readonly: true })
-        : undefined;
+      this.#log ??= await openLogReader(this.#o.dataDir, this.#settings.log);
       if (!this.#log) return;
       const topics = await this.#log.topics();
       const now = this.#clock();
@@ -243,6 +297,7 @@ export class Supervisor {
         const d = c.description;
         if (!d) continue;
         const wanted = new Set(d.topics);
+        c.setTopics(topics.map((t) => t.topic));
         c.setPartitions(
           topics
             .filter((t) => wanted.has(t.topic))
@@ -265,7 +320,7 @@ export class Supervisor {
   #watchFiles(): void {
     let found: DiscoveredConsumer[];
     try {
-      found = discoverConsumers(this.#o.consumersDir);
+      found = this.#discoverAll();
     } catch (error) {
       this.#o.logger.error({ err: error }, 'cannot read the consumers folder');
       return;

@@ -33,11 +33,16 @@ export interface TargetSession<Tx> {
     offsets: readonly PartitionOffset[],
     work: (tx: Tx, stored: ReadonlyMap<string, number>) => Promise<void>,
   ): Promise<void>;
+  /**
+   * Sets the stored offsets to these, lower or higher (the `offsetReset` policy for offsets beyond
+   * the log); called before any transaction of these partitions runs in this session.
+   */
+  reset?(group: string, offsets: readonly PartitionOffset[]): Promise<void>;
   close(): Promise<void>;
 }
 
 export interface TransactionalTarget<Tx> {
-  readonly kind: 'postgres' | 'sqlite';
+  readonly kind: 'postgres' | 'sqlite' | (string & {});
   /** Where it writes, without credentials (for logs). */
   readonly description: string;
   open(options: { connections: number }): Promise<TargetSession<Tx>>;
@@ -93,49 +98,52 @@ export function postgresTarget(url: string): TransactionalTarget<pg.PoolClient> 
               .filter((r) => r.offset >= 0),
           );
         },
+        async reset(group, offsets) {
+          for (const o of offsets) {
+            await pool.query(
+              `insert into ${OFFSETS_TABLE} (group_name, topic, partition, next_offset) values ($1, $2, $3, $4)
+               on conflict (group_name, topic, partition) do update set next_offset = excluded.next_offset, updated_at = now()`,
+              [group, o.topic, o.partition, o.offset],
+            );
+          }
+        },
         async transaction(group, offsets, work) {
           const client = await pool.connect();
           let broken = false;
           try {
-            await client.query('begin');
+            // Two round trips of overhead per batch, not one per statement: the fence goes with
+            // BEGIN and the offsets with COMMIT, as simple-protocol statements with their values
+            // written as escaped literals (a round trip costs more than the statements on a busy
+            // machine; see bench/README.md, "Sinks benchmark").
             const sorted = sortOffsets(offsets);
             const stored = new Map<string, number>();
-            if (sorted.length > 0) {
+            if (sorted.length === 0) await client.query('begin');
+            else {
               // The fence: a row inserted or locked by another open transaction makes these wait
               // for its outcome (in partition order, so two fencing transactions cannot deadlock).
-              const topics = sorted.map((o) => o.topic);
-              const partitions = sorted.map((o) => o.partition);
-              await client.query(
-                `insert into ${OFFSETS_TABLE} (group_name, topic, partition, next_offset)
-                 select $1, t, p, -1 from unnest($2::text[], $3::int[]) with ordinality u(t, p, n) order by n
-                 on conflict do nothing`,
-                [group, topics, partitions],
-              );
-              const locked = await client.query<{ topic: string; partition: number; next_offset: string }>(
-                `select topic, partition, next_offset from ${OFFSETS_TABLE}
-                 where group_name = $1 and (topic, partition) in (select * from unnest($2::text[], $3::int[]))
+              const g = client.escapeLiteral(group);
+              const pairs = sorted.map((o) => `(${client.escapeLiteral(o.topic)}, ${o.partition | 0})`);
+              const results = (await client.query(
+                `begin;
+                 insert into ${OFFSETS_TABLE} (group_name, topic, partition, next_offset)
+                 select ${g}, t, p, -1 from (values ${pairs.join(', ')}) u(t, p) on conflict do nothing;
+                 select topic, partition, next_offset from ${OFFSETS_TABLE}
+                 where group_name = ${g} and (topic, partition) in (values ${pairs.join(', ')})
                  order by topic, partition for update`,
-                [group, topics, partitions],
-              );
-              for (const r of locked.rows) {
+              )) as unknown as pg.QueryResult<{ topic: string; partition: number; next_offset: string }>[];
+              for (const r of results[2]!.rows) {
                 const offset = Number(r.next_offset);
                 if (offset >= 0) stored.set(partitionKey(r.topic, r.partition), offset);
               }
             }
             await work(client, stored);
-            for (const o of sorted) {
-              await client.query(
-                `update ${OFFSETS_TABLE} set next_offset = $4, updated_at = now()
-                 where group_name = $1 and topic = $2 and partition = $3`,
-                [
-                  group,
-                  o.topic,
-                  o.partition,
-                  Math.max(o.offset, stored.get(partitionKey(o.topic, o.partition)) ?? 0),
-                ],
-              );
-            }
-            await client.query('commit');
+            const updates = sorted.map((o) => {
+              const next = Math.max(o.offset, stored.get(partitionKey(o.topic, o.partition)) ?? 0);
+              return `update ${OFFSETS_TABLE} set next_offset = ${Math.trunc(next)}, updated_at = now()
+                 where group_name = ${client.escapeLiteral(group)} and topic = ${client.escapeLiteral(o.topic)}
+                   and partition = ${o.partition | 0};`;
+            });
+            await client.query(`${updates.join('\n')} commit`);
           } catch (error) {
             try {
               await client.query('rollback');
@@ -187,6 +195,13 @@ export function sqliteTarget(file: string): TransactionalTarget<Database.Databas
             )
             .all(group) as PartitionOffset[];
           return toOffsetMap(partitions, rows);
+        },
+        async reset(group, offsets) {
+          await queue;
+          const now = Date.now();
+          db.transaction(() => {
+            for (const o of offsets) upsert.run(group, o.topic, o.partition, o.offset, now);
+          })();
         },
         transaction(group, offsets, work) {
           const run = async () => {

@@ -22,6 +22,26 @@ export class TributaryError extends Error {
   }
 }
 
+/**
+ * A failure no retry fixes and no single record is to blame for: the target cannot take what the
+ * stream now carries (a column whose type changed incompatibly). The consumer stops: state
+ * `failed` with this message, nothing retried one by one, nothing dead-lettered, until it is
+ * restarted (`tributary consumers restart`) once the cause is fixed. Told by `stopsConsumer`
+ * (a sink module may load its own copy of this class).
+ */
+export class ConsumerStopError extends TributaryError {
+  readonly stopsConsumer = true;
+}
+
+/** Whether `error` asks the consumer to stop (see `ConsumerStopError`). */
+export function stopsConsumer(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { stopsConsumer?: unknown }).stopsConsumer === true
+  );
+}
+
 /** Invalid configuration: a flag, a file entry or an environment variable. Never retryable. */
 export class ConfigError extends TributaryError {
   constructor(message: string, options: { cause?: unknown; hint?: string } = {}) {
@@ -48,6 +68,39 @@ export class DecodeError extends TributaryError {
 
 /** The event log could not be opened, read or written. */
 export class LogError extends TributaryError {}
+
+/**
+ * The disk of the event log is full (`LOG_DISK_FULL`). Not a lost connection: the capture stops
+ * appending, keeps its slot and its position, says so (status, /readyz, metric, alert) and
+ * resumes by itself, from its last durable position, once `spaceReturned` resolves.
+ */
+export class DiskFullError extends LogError {
+  /** Free bytes on the log's file system when the append failed. */
+  readonly freeBytes: number;
+  /** Free bytes the capture waits for before it appends again. */
+  readonly neededBytes: number;
+  /** Resolves once that much space is free (polls the file system); rejects on abort. */
+  readonly spaceReturned: (signal?: AbortSignal) => Promise<void>;
+
+  constructor(
+    message: string,
+    options: {
+      cause?: unknown;
+      freeBytes: number;
+      neededBytes: number;
+      spaceReturned: (signal?: AbortSignal) => Promise<void>;
+    },
+  ) {
+    super('LOG_DISK_FULL', message, {
+      cause: options.cause,
+      retryable: true,
+      hint: `free at least ${Math.ceil(options.neededBytes / 1024 / 1024)} MB on the disk of the data directory (or lower log.retention); capture resumes by itself`,
+    });
+    this.freeBytes = options.freeBytes;
+    this.neededBytes = options.neededBytes;
+    this.spaceReturned = options.spaceReturned;
+  }
+}
 
 export function isTributaryError(error: unknown): error is TributaryError {
   return error instanceof TributaryError;

@@ -25,6 +25,12 @@ export interface Source {
    * durable downstream.
    */
   acknowledge(lsn: Lsn): void;
+  /**
+   * Ends the current stream with `error`, as a rejected handler does (the source then handles the
+   * error as it would the handler's). For a failure found outside a handler call, e.g. an append
+   * that failed while the stream was idle. No effect while no stream runs.
+   */
+  interrupt?(error: unknown): void;
   /** Idempotent; resolves once the connection is closed and the last acknowledgement sent. */
   stop(): Promise<void>;
 }

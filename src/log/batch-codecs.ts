@@ -1,3 +1,4 @@
+import type { BatchCodec } from '../core/batch-codec.ts';
 import { LogError } from '../core/errors.ts';
 import { COPY_ROWS_CODEC, copyRowsCodec } from '../encode/copy-row-batch.ts';
 import { RECORDS_CODEC, recordsCodec } from './embedded/record-batch.ts';
@@ -8,23 +9,7 @@ import { RECORDS_CODEC, recordsCodec } from './embedded/record-batch.ts';
  * stored with each batch, so a name, once used, must keep rendering the same records forever.
  */
 
-/** One record of a batch, as the codec renders it. */
-export interface RenderedRecord {
-  readonly key: string | null;
-  readonly value: string | null;
-  readonly headers: Readonly<{ [name: string]: string }>;
-  readonly timestamp: number;
-}
-
-/** A batch parsed once; readers then render the records they need by index (0 .. count-1). */
-export interface OpenedBatch {
-  readonly count: number;
-  record(index: number): RenderedRecord;
-}
-
-export interface BatchCodec {
-  open(header: string, data: Uint8Array): OpenedBatch;
-}
+export type { BatchCodec, OpenedBatch, RenderedRecord } from '../core/batch-codec.ts';
 
 const codecs = new Map<string, BatchCodec>();
 
@@ -60,8 +45,8 @@ export function batchCodec(name: string): BatchCodec {
 // Import each built-in codec here and register it, e.g.
 //   import { copyRowBatchCodec } from '../encode/copy-row-batch.ts';
 //   registerBatchCodec('copy-rows', copyRowBatchCodec);
-// A codec module must import only types from this file: a value import would form an import cycle
-// in which the codec module runs before `codecs` above exists.
+// A codec module implements `BatchCodec` (src/core/batch-codec.ts) and imports nothing from this
+// file: this file imports it, and a cycle would run the codec module before `codecs` above exists.
 registerBatchCodec(COPY_ROWS_CODEC, copyRowsCodec);
 registerBatchCodec(RECORDS_CODEC, recordsCodec);
 // ---- end of built-in codecs ------------------------------------------------------------------

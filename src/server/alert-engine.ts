@@ -4,6 +4,7 @@ import {
   type AlertInputs,
   type AlertThresholds,
   evaluateRules,
+  resolvedText,
   webhookMessage,
 } from './alert-rules.ts';
 
@@ -94,7 +95,12 @@ export class AlertEngine {
     }
     const holding = new Set(conditions.map((c) => c.id));
     for (const condition of conditions) {
-      if (this.#active.has(condition.id)) continue;
+      const held = this.#active.get(condition.id);
+      if (held) {
+        // The figures of a condition that still holds move (a lag grows): show the current ones.
+        this.#active.set(condition.id, { ...condition, since: held.since, notified: held.notified });
+        continue;
+      }
       const alert: ActiveAlert = { ...condition, since: new Date(now).toISOString(), notified: false };
       this.#active.set(condition.id, alert);
       this.#record('firing', alert, now);
@@ -104,7 +110,7 @@ export class AlertEngine {
       if (holding.has(id)) continue;
       this.#active.delete(id);
       this.#record('resolved', alert, now);
-      this.#options.logger.info({ alert: id }, `alert resolved: ${alert.summary}`);
+      this.#options.logger.info({ alert: id }, `alert resolved: ${resolvedText(alert)}`);
       // An alert whose firing was never delivered needs no resolution either.
       if (alert.notified) this.#unsentResolved.push({ alert });
     }
@@ -122,7 +128,7 @@ export class AlertEngine {
       kind,
       id: alert.id,
       rule: alert.rule,
-      summary: alert.summary,
+      summary: kind === 'resolved' ? resolvedText(alert) : alert.summary,
       at: new Date(now).toISOString(),
     });
     this.#recent.length = Math.min(this.#recent.length, 50);

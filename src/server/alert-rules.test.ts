@@ -14,12 +14,15 @@ const consumer = (over: Partial<ConsumerSummary>): ConsumerSummary => ({
   replicas: { desired: 1, running: 1 },
   restarts: 0,
   crashLooping: false,
+  failure: null,
   lastError: null,
   lagRecords: 0,
   lagSeconds: null,
   processed: 0,
   failed: 0,
   deadLettered: 0,
+  counters: {},
+  warnings: [],
   ...over,
 });
 
@@ -53,6 +56,32 @@ describe('alert rules', () => {
     ]);
     const off = { slotLagBytes: 0, consumerLagSeconds: 0, crashLoop: false, disconnectedSeconds: 0 };
     expect(evaluateRules(loud, off)).toEqual([]);
+  });
+
+  it('fires consumer_failing for a consumer failing on dead letters, whatever the thresholds', () => {
+    const failing = consumer({
+      state: 'failing',
+      failure: { reason: 'dead_letters', message: '10 records dead-lettered in a row', at: '', paused: true },
+    });
+    const off = { slotLagBytes: 0, consumerLagSeconds: 0, crashLoop: false, disconnectedSeconds: 0 };
+    const conditions = evaluateRules(
+      {
+        disconnectedForMs: null,
+        slotLagBytes: null,
+        slot: 's',
+        consumers: [failing, consumer({ name: 'ok' })],
+      },
+      off,
+    );
+    expect(conditions).toEqual([
+      {
+        id: 'consumer_failing:orders',
+        rule: 'consumer_failing',
+        severity: 'critical',
+        summary: 'consumer orders is failing (10 records dead-lettered in a row)',
+        resolved: 'consumer orders is no longer failing',
+      },
+    ]);
   });
 
   it('builds Slack-compatible bodies', () => {
@@ -90,6 +119,55 @@ describe('alert rules', () => {
     await engine.evaluate();
     expect(engine.active()).toEqual([]);
     expect(engine.recent().map((e) => e.kind)).toEqual(['resolved', 'firing']);
+  });
+});
+
+describe('a consumer lag alert', () => {
+  it('shows the current lag while it fires, and once resolved says so, with none of the firing text', async () => {
+    let lagSeconds: number | null = 90;
+    const engine = new AlertEngine({
+      ...limits,
+      intervalMs: 1000,
+      clock: () => 0,
+      logger: pino({ level: 'silent' }),
+      inputs: async () => ({
+        connected: true,
+        slotLagBytes: 0,
+        slot: 's',
+        consumers: [consumer({ lagSeconds, lagRecords: lagSeconds ? 500 : 0 })],
+      }),
+    });
+    await engine.evaluate();
+    expect(engine.active().map((a) => a.summary)).toEqual([
+      'consumer orders is 90 s behind (500 records; limit 60 s)',
+    ]);
+    lagSeconds = 240;
+    await engine.evaluate();
+    expect(engine.active().map((a) => a.summary)).toEqual([
+      'consumer orders is 240 s behind (500 records; limit 60 s)',
+    ]);
+    lagSeconds = null;
+    await engine.evaluate();
+    expect(engine.active()).toEqual([]);
+    const [resolved, firing] = engine.recent();
+    expect(firing).toMatchObject({
+      kind: 'firing',
+      summary: 'consumer orders is 90 s behind (500 records; limit 60 s)',
+    });
+    expect(resolved).toMatchObject({
+      kind: 'resolved',
+      id: 'consumer_lag:orders',
+      summary: 'consumer orders caught up: its lag is back within 60 s',
+    });
+    const [condition] = evaluateRules(
+      { disconnectedForMs: null, slotLagBytes: null, slot: 's', consumers: [consumer({ lagSeconds: 90 })] },
+      limits,
+    );
+    const text = webhookMessage('resolved', condition!, '2026-01-01T00:00:00.000Z').text;
+    expect(text).toBe(
+      ':white_check_mark: [RESOLVED] consumer orders caught up: its lag is back within 60 s (firing since 2026-01-01T00:00:00.000Z)',
+    );
+    expect(text).not.toContain('behind');
   });
 });
 

@@ -45,10 +45,11 @@ export const idParam = {
 export const recordsQuery = {
   type: 'object',
   properties: {
-    partition: { type: 'integer', minimum: 0, default: 0 },
+    partition: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 },
     offset: {
       type: 'integer',
       minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
       description: 'First offset to return; without it, the last `limit` records of the partition.',
     },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
@@ -123,7 +124,7 @@ export const deadLettersQuery = {
   properties: {
     consumer: { type: 'string', minLength: 1 },
     limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
-    offset: { type: 'integer', minimum: 0, default: 0 },
+    offset: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
   },
   additionalProperties: false,
 } as const;
@@ -164,6 +165,12 @@ export const historyQuery = {
 export const accepted = {
   type: 'object',
   properties: { ok: { type: 'boolean' }, message: { type: 'string' } },
+} as const;
+
+/** A scale accepted; `note` when some replicas will be idle (more replicas than partitions). */
+export const scaled = {
+  type: 'object',
+  properties: { ok: { type: 'boolean' }, message: { type: 'string' }, note: { type: 'string' } },
 } as const;
 
 export { anyObject };

@@ -1,8 +1,10 @@
 import type { Registry } from 'prom-client';
 import type { RunningCapture } from '../capture/capture-runner.ts';
 import type { SchemaHistoryEntry } from '../capture/schema-history.ts';
+import type { ConsumerRunState } from '../consumers/control-store.ts';
 import type { EventLog } from '../core/event-log.ts';
 import type { TopicStats } from '../log/embedded/sqlite-event-log.ts';
+import type { ServiceEntry } from '../sinks/service-catalog.ts';
 
 /**
  * What the control plane needs from the rest of the program. Each part is optional except the
@@ -22,6 +24,21 @@ export interface ControlPlaneDeps {
   readonly deadLetters?: DeadLetterControl;
   readonly snapshots?: SnapshotControl;
   readonly schemaHistory?: SchemaHistoryControl;
+  /** The read models the sinks keep (search indexes, inventories, sales analytics). */
+  readonly services?: readonly ServiceEntry[];
+  /** Whether this process captures or waits as a standby (`run --standby`); absent = active. */
+  readonly role?: () => CaptureRole;
+}
+
+/** Active or standby (docs/nats.md, "Capture active/standby"), as /api/status and the dashboard show it. */
+export interface CaptureRole {
+  readonly role: 'active' | 'standby';
+  /** NATS: the leadership term held (active) or waited behind (standby); null on the embedded log. */
+  readonly term: number | null;
+  /** Standby: the active capture as its term names it (host, pid, data directory). */
+  readonly leader: { readonly holder: string; readonly since: string } | null;
+  /** Standby: whether the slot is held (null while the source does not answer). */
+  readonly slotActive: boolean | null;
 }
 
 /** The running capture: its counters, source connection and the last polled slot state. */
@@ -41,11 +58,21 @@ export interface ConsumerSummary {
   readonly name: string;
   readonly group: string;
   readonly topics: readonly string[];
-  /** e.g. `running`, `paused`, `starting`, `crash-loop`, `stopped`. */
-  readonly state: string;
+  /** One of `ConsumerRunState` (control-store.ts), as `tributary consumers` shows it. */
+  readonly state: ConsumerRunState;
   readonly replicas: { readonly desired: number; readonly running: number };
   readonly restarts: number;
   readonly crashLooping: boolean;
+  /**
+   * Why it is `failing` (the consecutive dead-letter threshold; `paused` until resumed) or
+   * `failed` on stored offsets beyond the log; `null` otherwise.
+   */
+  readonly failure: {
+    readonly reason: 'dead_letters' | 'offset_out_of_range' | 'target_stopped';
+    readonly message: string;
+    readonly at: string;
+    readonly paused: boolean;
+  } | null;
   readonly lastError: { readonly message: string; readonly at: string } | null;
   readonly lagRecords: number;
   /** Age of the oldest record not yet processed; `null` when unknown or nothing is pending. */
@@ -53,6 +80,13 @@ export interface ConsumerSummary {
   readonly processed: number;
   readonly failed: number;
   readonly deadLettered: number;
+  /**
+   * The handler's own counters (`ctx.metrics.increment`), per consumer: summed over replicas and
+   * code versions since the supervisor started, never decreasing (as on /metrics).
+   */
+  readonly counters: { readonly [name: string]: number };
+  /** Why it may wait forever while looking healthy, e.g. a subscribed topic that does not exist. */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -62,7 +96,8 @@ export interface ConsumerSummary {
  */
 export interface SupervisorControl {
   list(): Promise<readonly ConsumerSummary[]>;
-  scale(name: string, replicas: number): Promise<boolean>;
+  /** `note`: said when some replicas will have no partition to read (see `idleReplicasNote`). */
+  scale(name: string, replicas: number): Promise<false | { readonly note?: string }>;
   pause(name: string): Promise<boolean>;
   resume(name: string): Promise<boolean>;
   restart(name: string): Promise<boolean>;

@@ -3,21 +3,28 @@ import { fileURLToPath } from 'node:url';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { TributaryError } from '../core/errors.ts';
 import { AlertEngine, type AlertEngineOptions } from './alert-engine.ts';
-import { statusOf } from './api-errors.ts';
 import type { ControlPlaneDeps } from './control-plane-deps.ts';
+import { EventLoopStallWatch } from './event-loop-stall.ts';
 import { HistorySampler } from './history-sampler.ts';
+import { checkHost } from './host-check.ts';
+import { errorAnswer } from './http-errors.ts';
+import { BODY_LIMIT_BYTES, registerJsonBody } from './json-body.ts';
 import { registerLogRoutes } from './log-routes.ts';
 import { registerPipelineRoutes } from './pipeline-routes.ts';
+import { registerQueryIntegers } from './query-integers.ts';
 import { authorize, checkExposure, isLoopback } from './server-auth.ts';
 import { ServerMetrics } from './server-metrics.ts';
+import { lowStockConditions, registerServiceRoutes } from './service-routes.ts';
+import { registerSqlRoutes } from './sql-routes.ts';
 
 export interface ControlPlaneOptions {
   readonly host: string;
   /** 0 = any free port (tests). */
   readonly port: number;
   readonly token?: string;
+  /** Host names accepted besides loopback ones when bound to loopback (DNS-rebinding defence). */
+  readonly allowedHosts?: readonly string[];
   readonly logger: Logger;
   /** Created by the caller when the capture must be given its observer before the server starts. */
   readonly metrics?: ServerMetrics;
@@ -43,11 +50,21 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+/** How long a stall of the event loop keeps its alert firing after the loop runs again. */
+const STALL_ALERT_HOLD_MS = 60_000;
+
 const DASHBOARD_DIR = fileURLToPath(new URL('./dashboard/', import.meta.url));
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/dashboard.js': { file: 'dashboard.js', type: 'text/javascript; charset=utf-8' },
   '/dashboard.css': { file: 'dashboard.css', type: 'text/css; charset=utf-8' },
+  '/sql-page.js': { file: 'sql-page.js', type: 'text/javascript; charset=utf-8' },
+  '/services.js': { file: 'services.js', type: 'text/javascript; charset=utf-8' },
+  '/uplot.js': {
+    file: '../../../node_modules/uplot/dist/uPlot.iife.min.js',
+    type: 'text/javascript; charset=utf-8',
+  },
+  '/uplot.css': { file: '../../../node_modules/uplot/dist/uPlot.min.css', type: 'text/css; charset=utf-8' },
 };
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
@@ -59,6 +76,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const history = new HistorySampler(getDeps, {
     ...(options.historyIntervalMs ? { intervalMs: options.historyIntervalMs } : {}),
   });
+  const stalls = new EventLoopStallWatch();
+  stalls.start();
   const alerts = options.alerts
     ? new AlertEngine({
         ...options.alerts,
@@ -70,6 +89,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
             slotLagBytes: d.capture?.slotState()?.lagBytes ?? null,
             slot: d.capture?.slot ?? '',
             consumers: d.supervisor ? await d.supervisor.list() : [],
+            services: d.services ? lowStockConditions(d.services) : [],
+            eventLoopStall: stalls.recent(STALL_ALERT_HOLD_MS),
+            diskFull: d.capture?.source.stats.diskFull ?? null,
           };
         },
       })
@@ -78,6 +100,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const startedAt = new Date().toISOString();
 
   const app = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
     // Requests are logged at info: only shown when the log level asks for debugging.
     loggerInstance: options.logger.child(
       { component: 'http' },
@@ -101,6 +124,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   });
 
   app.addHook('onRequest', async (request, reply) => {
+    if (loopback) {
+      const host = checkHost(request.headers, options.allowedHosts ?? []);
+      if (!host.allowed) return reply.code(403).send({ error: 'HOST_NOT_ALLOWED', message: host.message });
+    }
     const path = request.url.split('?')[0] ?? '';
     if (path in ASSETS && request.method === 'GET') return; // the page itself holds no data
     const decision = authorize({
@@ -117,18 +144,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   });
 
   app.setErrorHandler((error, _request, reply) => {
-    const status = statusOf(error);
-    const code =
-      error instanceof TributaryError
-        ? error.code
-        : status === 400
-          ? 'BAD_REQUEST'
-          : status >= 500
-            ? 'INTERNAL'
-            : 'ERROR';
+    const { status, code, message } = errorAnswer(error);
     if (status >= 500 && status !== 503) options.logger.error({ err: error }, 'HTTP request failed');
-    return reply.code(status).send({ error: code, message: (error as Error).message });
+    return reply.code(status).send({ error: code, message });
   });
+  registerJsonBody(app);
+  registerQueryIntegers(app);
   app.setNotFoundHandler((request, reply) =>
     reply
       .code(404)
@@ -138,6 +159,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   registerHealth(app, getDeps);
   registerLogRoutes(app, { deps: getDeps, startedAt });
   registerPipelineRoutes(app, { deps: getDeps, alerts, history });
+  registerServiceRoutes(app, getDeps);
+  registerSqlRoutes(app, { deps: getDeps });
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
     reply.type(metrics.contentType).send(await metrics.scrape()),
@@ -170,6 +193,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     stop() {
       stopping ??= (async () => {
         history.stop();
+        stalls.stop();
         await alerts?.stop();
         await app.close();
         for (const cleanup of cleanups.splice(0)) await cleanup();
@@ -195,9 +219,16 @@ function registerHealth(app: FastifyInstance, deps: () => Partial<ControlPlaneDe
       const d = deps();
       const reasons: string[] = [];
       const failure = d.capture?.failure();
-      if (!d.capture) reasons.push('capture is not running');
+      const role = d.role?.();
+      if (role?.role === 'standby') reasons.push('standby: another capture holds the replication slot');
+      else if (!d.capture) reasons.push('capture is not running');
       else if (failure) reasons.push(`capture stopped: ${failure.message}`);
-      else if (!d.capture.source.stats.connected) reasons.push('the source database is not connected');
+      else if (d.capture.source.stats.diskFull) {
+        const full = d.capture.source.stats.diskFull;
+        reasons.push(
+          `disk full: the event log's disk in ${d.capture.dataDir} has ${full.freeBytes} bytes free (since ${full.since}); appending stopped, the slot keeps the changes; free ${full.neededBytes} bytes and capture resumes by itself`,
+        );
+      } else if (!d.capture.source.stats.connected) reasons.push('the source database is not connected');
       if (d.capture) {
         try {
           accessSync(d.capture.dataDir, constants.W_OK);

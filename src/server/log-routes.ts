@@ -41,6 +41,8 @@ export function registerLogRoutes(app: FastifyInstance, ctx: LogRouteContext): v
       const consumers = deps.supervisor ? await deps.supervisor.list().catch(() => null) : null;
       return {
         startedAt: ctx.startedAt,
+        role:
+          deps.role?.() ?? (capture ? { role: 'active', term: null, leader: null, slotActive: true } : null),
         capture: capture
           ? {
               source: capture.target,

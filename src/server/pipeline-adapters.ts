@@ -1,8 +1,8 @@
 import { readSchemaHistory } from '../capture/schema-history.ts';
 import type { SnapshotTracker } from '../capture/snapshot-tracker.ts';
-import { requestSnapshot } from '../cli/snapshot-command.ts';
 import type { TributaryConfig } from '../config/config-schema.ts';
 import type { EventLog } from '../core/event-log.ts';
+import { requestSnapshot } from '../source/postgres/snapshot-signal.ts';
 import { parseTableName } from '../source/postgres/table-name.ts';
 import type { SchemaHistoryControl, SnapshotControl } from './control-plane-deps.ts';
 
@@ -11,7 +11,10 @@ import type { SchemaHistoryControl, SnapshotControl } from './control-plane-deps
  * an `execute-snapshot` signal per table (as `tributary snapshot` does), which the capture picks
  * up from the stream. Errors keep their codes (a table outside the publication, a bad condition).
  */
-export function snapshotControl(tracker: SnapshotTracker, config: TributaryConfig): SnapshotControl {
+export function snapshotControl(
+  tracker: Pick<SnapshotTracker, 'status'>,
+  config: TributaryConfig,
+): SnapshotControl {
   return {
     async progress() {
       return tracker.status().map((job) => ({

@@ -11,6 +11,7 @@ import {
   mutatingErrors,
   nameParam,
   scaleBody,
+  scaled,
   schemaHistoryQuery,
   snapshotBody,
 } from './api-schemas.ts';
@@ -91,16 +92,21 @@ export function registerPipelineRoutes(app: FastifyInstance, ctx: PipelineRouteC
         params: nameParam,
         body: scaleBody,
         security: [{ bearer: [] }],
-        response: { 202: accepted, ...mutatingErrors },
+        response: { 202: scaled, ...mutatingErrors },
       },
     },
     async (request, reply) => {
       const { name } = request.params;
-      if (!(await supervisor().scale(name, request.body.replicas)))
-        throw notFound(`unknown consumer ${name}`);
+      const done = await supervisor().scale(name, request.body.replicas);
+      if (!done) throw notFound(`unknown consumer ${name}`);
+      const message = `${name} scaling to ${request.body.replicas} replicas`;
       return reply
         .code(202)
-        .send({ ok: true, message: `${name} scaling to ${request.body.replicas} replicas` });
+        .send(
+          done.note
+            ? { ok: true, message: `${message}. Note: ${done.note}`, note: done.note }
+            : { ok: true, message },
+        );
     },
   );
 

@@ -12,6 +12,7 @@ export const METRICS = {
   consumersHeld: 'tributary_capture_consumers_held_seconds_total',
   lastCommit: 'tributary_capture_last_commit_timestamp_seconds',
   sourceConnected: 'tributary_source_connected',
+  logDiskFull: 'tributary_log_disk_full',
   sourceReconnects: 'tributary_source_reconnects_total',
   sourceBytes: 'tributary_source_received_bytes_total',
   slotLag: 'tributary_source_slot_lag_bytes',
@@ -124,6 +125,11 @@ export class ServerMetrics {
           else this.set(value);
         },
       });
+    gauge(
+      METRICS.logDiskFull,
+      '1 while the disk of the event log is full (capture stopped appending; it resumes by itself)',
+      (d) => (d.capture ? (d.capture.source.stats.diskFull ? 1 : 0) : null),
+    );
     gauge(METRICS.sourceConnected, '1 while the replication stream is connected', (d) =>
       d.capture ? (d.capture.source.stats.connected ? 1 : 0) : null,
     );

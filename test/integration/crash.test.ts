@@ -1,92 +1,13 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Capture } from '../../src/capture/capture.ts';
 import { EmbeddedEventLog } from '../../src/log/embedded/sqlite-event-log.ts';
-import {
-  envelope,
-  readTopic,
-  readTopicTail,
-  recordCountIn,
-  tempDir,
-  waitFor,
-} from '../support/capture-harness.ts';
+import { AuditedWorkload, expectLogEqualsAudit } from '../support/audited-workload.ts';
+import { readTopic, readTopicTail, recordCountIn, tempDir, waitFor } from '../support/capture-harness.ts';
 import { type CliProcess, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
 const KILLS = 6;
 const TOPIC = 'crash.public.accounts';
-
-/**
- * Several clients change `accounts` concurrently; every change also writes an `audit` row in
- * the same transaction, so the audit table is the committed history, exactly. `version` goes
- * up by one with each change of a row, so per key the history is a strict sequence.
- */
-class AuditedWorkload {
-  committed = 0;
-  private stopping = false;
-  private maxId = 0;
-  private running: Promise<unknown> | undefined;
-  constructor(private readonly url: string) {}
-
-  start(clients: number): void {
-    this.running = Promise.all(Array.from({ length: clients }, () => this.client()));
-  }
-
-  async stop(): Promise<void> {
-    this.stopping = true;
-    await this.running;
-  }
-
-  private async client(): Promise<void> {
-    const client = new pg.Client(this.url);
-    await client.connect();
-    try {
-      while (!this.stopping) {
-        const roll = Math.random();
-        try {
-          await client.query('begin');
-          if (roll < 0.35 || this.maxId < 20) {
-            const rows = roll < 0.005 ? 1500 : 1 + Math.floor(Math.random() * 3);
-            const res = await client.query<{ id: string }>(
-              `with i as (insert into accounts (version, payload) select 1, md5(random()::text) from generate_series(1, $1) returning id, version)
-               insert into audit (key, version, op) select id, version, 'c' from i returning key as id`,
-              [rows],
-            );
-            for (const r of res.rows) this.maxId = Math.max(this.maxId, Number(r.id));
-          } else if (roll < 0.9) {
-            const ids = [
-              ...new Set(
-                Array.from(
-                  { length: 1 + Math.floor(Math.random() * 4) },
-                  () => 1 + Math.floor(Math.random() * this.maxId),
-                ),
-              ),
-            ].sort((a, b) => a - b);
-            await client.query(
-              `with u as (update accounts set version = version + 1, payload = md5(random()::text) where id = any($1::bigint[]) returning id, version)
-               insert into audit (key, version, op) select id, version, 'u' from u`,
-              [ids],
-            );
-          } else {
-            await client.query(
-              `with d as (delete from accounts where id = $1 returning id, version)
-               insert into audit (key, version, op) select id, version, 'd' from d`,
-              [1 + Math.floor(Math.random() * this.maxId)],
-            );
-          }
-          await client.query('commit');
-          this.committed++;
-        } catch (error) {
-          await client.query('rollback').catch(() => undefined);
-          // Deadlocks and serialization failures between the clients are expected; others are not.
-          if (!['40P01', '40001'].includes((error as { code?: string }).code ?? '')) throw error;
-        }
-      }
-    } finally {
-      await client.end();
-    }
-  }
-}
 
 describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
   let db: TestDatabase;
@@ -191,37 +112,7 @@ describe.each(PG_VERSIONS)('crash safety on PostgreSQL %i', (version) => {
     await log.close();
 
     // The log, per key, equals the audit history exactly: same changes, same order, once each.
-    const fromLog = new Map<string, string[]>();
-    const seen = new Set<string>();
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
-      const id = String(JSON.parse(record.key!).id);
-      if (record.value === null) {
-        const prev = records[i - 1]!;
-        expect(prev.value !== null && envelope(prev).op === 'd' && prev.key === record.key).toBe(true);
-        continue;
-      }
-      const e = envelope(record);
-      const identity = `${e.transaction!.id}#${e.transaction!.total_order}`;
-      expect(seen.has(identity), `duplicate event ${identity}`).toBe(false);
-      seen.add(identity);
-      const row = e.op === 'd' ? e.before! : e.after!;
-      const list = fromLog.get(id) ?? [];
-      list.push(`${e.op}${e.op === 'd' ? '' : row.version}`);
-      fromLog.set(id, list);
-    }
-    const audit = await db.query<{ key: string; version: number; op: string }>(
-      "select key::text, version, op from audit order by key, version, op = 'd'",
-    );
-    const fromDb = new Map<string, string[]>();
-    for (const row of audit.rows) {
-      const list = fromDb.get(row.key) ?? [];
-      list.push(`${row.op}${row.op === 'd' ? '' : row.version}`);
-      fromDb.set(row.key, list);
-    }
-    expect(fromLog.size).toBe(fromDb.size);
-    for (const [key, history] of fromDb) expect(fromLog.get(key), `history of key ${key}`).toEqual(history);
-    expect(seen.size).toBe(audit.rows.length);
+    await expectLogEqualsAudit(records, (sql) => db.query(sql));
 
     // The slot never got ahead of what the log holds.
     const slot = await db.query<{ confirmed: string }>(

@@ -94,8 +94,18 @@ describe('consumers and dead letters through the API', () => {
   it('scales, pauses, resumes and restarts a consumer', async () => {
     const post = (path: string, body?: unknown) =>
       p.request(path, { method: 'POST', token: true, ...(body === undefined ? {} : { body }) });
-    expect(await post('/api/consumers/poison/scale', { replicas: 2 })).toMatchObject({ status: 202 });
+    // The items topic has 1 partition: a second replica would be idle, and the answer says so (as the CLI does).
+    const two = await post('/api/consumers/poison/scale', { replicas: 2 });
+    expect(two).toMatchObject({ status: 202 });
+    expect(two.body.note).toMatch(
+      /^poison reads 1 partition, and a partition is read by one replica at a time: 1 of the 2 replicas will be idle\. More partitions: the setting log\.partitions/,
+    );
+    expect(two.body.message).toContain(`poison scaling to 2 replicas. Note: ${two.body.note}`);
     await waitFor(async () => (await consumerState()).replicas.running === 2, 'two replicas');
+    const one = await post('/api/consumers/poison/scale', { replicas: 1 });
+    expect(one.body).toEqual({ ok: true, message: 'poison scaling to 1 replicas' });
+    expect((await post('/api/consumers/poison/scale', { replicas: 2 })).body.note).toContain('1 of the 2');
+    await waitFor(async () => (await consumerState()).replicas.running === 2, 'two replicas again');
     expect((await post('/api/consumers/nope/scale', { replicas: 2 })).status).toBe(404);
     expect((await post('/api/consumers/poison/scale', { replicas: 65 })).status).toBe(400);
 

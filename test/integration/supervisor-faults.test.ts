@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { supervisorControl } from '../../src/server/supervisor-control.ts';
 import {
   distinctOffsets,
   firstSeenOrderProblems,
@@ -9,6 +10,7 @@ import {
   writeConsumer,
 } from '../fixtures/consumers/supervisor-fixtures.ts';
 import { waitFor } from '../support/capture-harness.ts';
+import { cli } from '../support/cli.ts';
 
 const TOPIC = 'test.public.orders';
 const bed = supervisorBed('supervisor-faults-');
@@ -158,7 +160,7 @@ describe('supervisor faults', () => {
     expect(supervisor.api.alerts().map((a) => [a.consumer, a.kind])).toContainEqual(['hog', 'memory']);
   });
 
-  it('marks a crash-looping consumer failed, with an alert, while another consumer keeps going', async () => {
+  it('marks a crash-looping consumer crash-loop (one word in the status, the API and `consumers`), with an alert, while another consumer keeps going', async () => {
     const { dataDir, consumersDir, producer, supervisor } = await bed.run(
       {
         crasher: { topics: [TOPIC], prelude: "throw new Error('boom at start');" },
@@ -167,7 +169,7 @@ describe('supervisor faults', () => {
       { settings: { crashLoopRestarts: 3, crashLoopWindowMs: 60_000, backoffInitialMs: 50 } },
     );
     producer.start(TOPIC, 1000, 20, 10);
-    await waitFor(() => supervisor.api.status('crasher')?.state === 'failed', 'crasher failed');
+    await waitFor(() => supervisor.api.status('crasher')?.state === 'crash-loop', 'crasher crash-looping');
     const crasher = supervisor.api.status('crasher')!;
     expect(crasher.restarts).toBe(3);
     expect(crasher.replicas.live).toBe(0);
@@ -180,7 +182,18 @@ describe('supervisor faults', () => {
     // Not spinning: still failed with the same restart count a few reconciles later.
     const seen = supervisor.api.status('crasher')!.updatedAt;
     await waitFor(() => supervisor.api.status('crasher')!.updatedAt > seen + 500, 'later status');
-    expect(supervisor.api.status('crasher')!).toMatchObject({ state: 'failed', restarts: 3 });
+    expect(supervisor.api.status('crasher')!).toMatchObject({ state: 'crash-loop', restarts: 3 });
+    // The same word for the same state: the API, `tributary consumers` and its --json.
+    const api = (await supervisorControl(supervisor).list()).find((c) => c.name === 'crasher');
+    expect(api).toMatchObject({ state: 'crash-loop', crashLooping: true });
+    const env = { TRIBUTARY_DATA_DIR: '', TRIBUTARY_CONSUMERS_DIR: '' };
+    const table = await cli(['consumers', '--data-dir', dataDir], { env, cwd: consumersDir });
+    expect(table.stdout).toMatch(/^crasher\s+crash-loop\s/m);
+    expect(table.stdout).not.toMatch(/^crasher\s+failed/m);
+    const json = await cli(['consumers', '--json', '--data-dir', dataDir], { env, cwd: consumersDir });
+    expect(JSON.parse(json.stdout)).toContainEqual(
+      expect.objectContaining({ name: 'crasher', state: 'crash-loop' }),
+    );
     // Fixing the code gives it a new chance.
     writeConsumer(consumersDir, 'crasher', { topics: [TOPIC] });
     await waitFor(() => handled(dataDir, 'crasher').length === 1000, 'fixed crasher handled everything');

@@ -5,17 +5,19 @@
  * covered, and a dead-lettered record's offset is passed in a transaction of its own.
  */
 import type { Logger } from 'pino';
+import { stopsConsumer } from '../../core/errors.ts';
 import type { PartitionOffset, StoredRecord } from '../../core/record.ts';
 import type { ReplicaCounters } from '../consumer-protocol.ts';
-import type { ConsumerStore } from '../consumer-store.ts';
+import type { ConsumerState } from '../consumer-state.ts';
 import type { ConsumerContext, ConsumerMetrics, ConsumerRecord } from '../define-consumer.ts';
 import { partitionKey, type TargetSession } from '../transactional.ts';
+import type { DeadLetterGate } from './dead-letter-gate.ts';
 import type { ResolvedConsumer } from './load-consumer.ts';
 
 export interface BatchHandlerOptions {
   readonly consumer: ResolvedConsumer;
   readonly replica: number;
-  readonly store: ConsumerStore;
+  readonly store: ConsumerState;
   readonly logger: Logger;
   readonly metrics: ConsumerMetrics;
   readonly counters: ReplicaCounters;
@@ -28,6 +30,8 @@ export interface BatchHandlerOptions {
   readonly clock: () => number;
   /** Called whenever a handler call returned (or threw): the replica is not hung. */
   readonly onProgress: () => void;
+  /** Counts consecutive dead letters; once halted, failed records are kept instead (see dead-letter-gate.ts). */
+  readonly gate?: DeadLetterGate;
 }
 
 /** `done`: every record was handled or dead-lettered; `aborted`: shutdown interrupted (the rest not finished). */
@@ -40,7 +44,11 @@ export class BatchHandler {
     this.#o = options;
   }
 
-  /** Handles a batch; calls `onFinished` for each record as soon as it is handled or dead-lettered. */
+  /**
+   * Handles a batch; calls `onFinished` for each record as soon as it is handled or dead-lettered.
+   * `false` when a record is left unfinished: shutdown, a dead letter that could not be passed,
+   * or the dead-letter gate halted the replica.
+   */
   async run(
     batch: readonly StoredRecord[],
     onFinished: (records: readonly StoredRecord[]) => void,
@@ -53,17 +61,24 @@ export class BatchHandler {
       return true;
     }
     if (first.aborted) return false;
+    if (stopsConsumer(first.error)) {
+      this.#o.gate?.stop(errorText(first.error));
+      return false;
+    }
     if (batch.length > 1) {
       this.#o.logger.warn(
         { records: batch.length, err: first.error },
         'batch failed after its attempts; retrying its records one by one',
       );
     }
+    const gate = this.#o.gate;
     for (let i = 0; i < batch.length; i++) {
+      if (gate?.halted) return false;
       const record = batch[i]!;
       const single = batch.length === 1 ? first : await this.#attempts([record], [parsed[i]!]);
       if (single.aborted) return false;
       if (!single.ok) {
+        if (gate && !gate.mayDeadLetter()) return false;
         const passed = await this.#deadLetter(record, single.error, single.firstFailedAt);
         if (!passed) return false;
       }
@@ -92,6 +107,7 @@ export class BatchHandler {
         await this.#call(records, parsed, attempt).finally(this.#o.onProgress);
         this.#o.counters.durations.push((performance.now() - started) / 1000);
         this.#o.counters.processed += records.length;
+        this.#o.gate?.succeeded();
         return { ok: true, aborted: false, firstFailedAt };
       } catch (e) {
         this.#o.counters.durations.push((performance.now() - started) / 1000);
@@ -101,6 +117,8 @@ export class BatchHandler {
         if (this.#o.signal.aborted) return { ok: false, aborted: true, error, firstFailedAt };
         this.#o.counters.failed += records.length;
         this.#o.logger.debug({ err: e, attempt, records: records.length }, 'handler failed');
+        // No retry mends it and no record is to blame: the consumer stops (see ConsumerStopError).
+        if (stopsConsumer(e)) return { ok: false, aborted: false, error, firstFailedAt };
       }
     }
     return { ok: false, aborted: false, error, firstFailedAt };
@@ -142,7 +160,9 @@ export class BatchHandler {
   /** Stores the dead letter, then (transactional) moves the target's offset past it. */
   async #deadLetter(record: StoredRecord, error: unknown, firstFailedAt: number): Promise<boolean> {
     const err = error instanceof Error ? error : new Error(String(error));
-    this.#o.store.addDeadLetter({
+    // A synchronous store (SQLite) is not awaited: the gate then counts this dead letter in the same
+    // tick, before another key lane stores one, so a pause stops at exactly the threshold.
+    const stored = this.#o.store.addDeadLetter({
       consumer: this.#o.consumer.name,
       group: this.#o.consumer.group,
       record,
@@ -152,7 +172,9 @@ export class BatchHandler {
       firstFailedAt: firstFailedAt || this.#o.clock(),
       failedAt: this.#o.clock(),
     });
+    if (stored instanceof Promise) await stored;
     this.#o.counters.deadLettered++;
+    this.#o.gate?.deadLettered(err.message);
     this.#o.logger.error(
       { err, topic: record.topic, partition: record.partition, offset: record.offset },
       'record dead-lettered after its attempts; the partition moves on',
@@ -180,6 +202,14 @@ export class BatchHandler {
  */
 export function consumerRecord(record: StoredRecord): ConsumerRecord<unknown> {
   return new LazyRecord(record);
+}
+
+/**
+ * The JSON text a record's value was parsed from (`undefined` for a record not read from the log):
+ * for a reader that must keep every digit of a number (`int8` beyond 2^53), which `JSON.parse` rounds.
+ */
+export function recordValueText(record: ConsumerRecord<unknown>): string | null | undefined {
+  return record instanceof LazyRecord ? LazyRecord.textOf(record) : undefined;
 }
 
 const UNPARSED: unique symbol = Symbol('unparsed');
@@ -211,6 +241,10 @@ class LazyRecord implements ConsumerRecord<unknown> {
     this.#text = record.value;
   }
 
+  static textOf(record: LazyRecord): string | null {
+    return record.#text;
+  }
+
   static valueOf(record: LazyRecord): unknown {
     if (record.#value === UNPARSED) {
       record.#value = record.#text === null ? null : (JSON.parse(record.#text) as unknown);
@@ -226,6 +260,13 @@ const VALUE: PropertyDescriptor = {
     return LazyRecord.valueOf(this);
   },
 };
+
+/** An error's message, with its hint when it has one. */
+function errorText(error: unknown): string {
+  const e = error as { message?: unknown; hint?: unknown } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  return typeof e?.hint === 'string' ? `${message} (${e.hint})` : message;
+}
 
 /** Per partition, the offset after the last record of `records`. */
 export function nextOffsets(records: readonly StoredRecord[]): PartitionOffset[] {

@@ -9,102 +9,108 @@
  * `assign`, `revoke` and `stop` may be called at any time; `revoke` resolves once the partitions'
  * batches in flight finished and their offsets are committed, so another replica can take over.
  */
-import type { Logger } from 'pino';
-import type { EventLog } from '../../core/event-log.ts';
 import type { StoredRecord, TopicPartition } from '../../core/record.ts';
 import type { ReplicaCounters } from '../consumer-protocol.ts';
-import type { ConsumerStore } from '../consumer-store.ts';
-import type { ConsumerMetrics } from '../define-consumer.ts';
 import { partitionKey, type TargetSession } from '../transactional.ts';
 import { BatchHandler } from './batch-handler.ts';
-import { type LaneMode, LaneQueue, laneOf } from './key-lanes.ts';
+import { ConditionWaiters } from './condition-waiters.ts';
+import type { ConsumerRunnerOptions } from './consumer-runner-options.ts';
+import { DeadLetterGate } from './dead-letter-gate.ts';
+import { LaneScheduler } from './lane-scheduler.ts';
 import type { ResolvedConsumer } from './load-consumer.ts';
-import { PartitionProgress } from './partition-progress.ts';
+import { OffsetCommitter } from './offset-committer.ts';
+import { CaptureHold, type PartitionReaderContext, readPartition } from './partition-reader.ts';
+import { type PartitionState, PartitionTable } from './partition-table.ts';
 
-export interface ConsumerRunnerOptions {
-  readonly consumer: ResolvedConsumer;
-  readonly replica: number;
-  /** Opened read-only: the capture is the log's only writer. */
-  readonly log: EventLog;
-  readonly store: ConsumerStore;
-  readonly logger: Logger;
-  readonly clock?: () => number;
-  /** Polling backoff at the end of a partition. Defaults 2 and 25 ms (an idle read costs microseconds). */
-  readonly pollMinMs?: number;
-  readonly pollMaxMs?: number;
-  /** How long in-flight handlers may run after `stop` before their signal aborts. Default 5 s. */
-  readonly shutdownGraceMs?: number;
-  /**
-   * Says when the capture asks consumers to stand aside (capture-yield.ts): no read starts while it
-   * holds; the records already read are still handled.
-   */
-  readonly yieldGate?: { holding(): boolean };
-  /** Called when the runner cannot continue safely (the process should exit and be restarted). */
-  readonly onFatal?: (error: Error) => void;
-}
+export type { ConsumerRunnerOptions } from './consumer-runner-options.ts';
 
-interface PartitionState {
-  readonly ref: TopicPartition;
-  readonly key: string;
-  readonly progress: PartitionProgress;
-  nextRead: number;
-  committed: number;
-  /** Records of this partition inside running batches. */
-  executing: number;
-  revoked: boolean;
-  wake: () => void;
-  reader: Promise<void>;
-}
-
-interface Lane {
-  readonly queue: LaneQueue;
-  running: boolean;
-  timer: NodeJS.Timeout | undefined;
-}
+import { ReplicaTally } from './replica-tally.ts';
+import { startOffsets } from './start-offsets.ts';
 
 export class ConsumerRunner {
   readonly #o: ConsumerRunnerOptions;
   readonly #c: ResolvedConsumer;
   readonly #clock: () => number;
-  readonly #partitions = new Map<string, PartitionState>();
-  /** The same states by topic, then partition: found per record without building a key string. */
-  readonly #byTopic = new Map<string, Map<number, PartitionState>>();
-  readonly #lanes: Lane[];
-  readonly #laneMode: LaneMode;
+  readonly #partitions = new PartitionTable();
+  readonly #lanes: LaneScheduler;
   readonly #maxBuffered: number;
   readonly #abort = new AbortController();
-  readonly #waiters = new Set<() => void>();
-  #counters: ReplicaCounters = emptyCounters();
-  #custom = new Map<string, number>();
+  readonly #waiters = new ConditionWaiters();
+  readonly #tally = new ReplicaTally();
   #handler: BatchHandler | undefined;
+  readonly #gate: DeadLetterGate;
   #target: TargetSession<unknown> | undefined;
   #stopping = false;
   #resolveStopped!: () => void;
   readonly #stopped = new Promise<void>((resolve) => {
     this.#resolveStopped = resolve;
   });
-  #flushTimer: NodeJS.Timeout | undefined;
-  /** While the capture holds the consumers back: settles when it lets go (see `#whileHeld`). */
-  #held: Promise<void> | undefined;
+  readonly #commits: OffsetCommitter;
+  readonly #hold: CaptureHold;
   #inFlight = 0;
+  /** A batch could neither be handled nor dead-lettered: the replica ends, no further batch starts. */
+  #broken = false;
   #lastProgressAt: number;
   /** Revocations under way that handle the records already read before letting go (see `#revoke`). */
   #draining = 0;
   /** Assignments and revocations, one after the other (see `#serially`). */
   #membership: Promise<void> = Promise.resolve();
+  readonly #reader: PartitionReaderContext;
 
   constructor(options: ConsumerRunnerOptions) {
     this.#o = options;
     this.#c = options.consumer;
     this.#clock = options.clock ?? Date.now;
     this.#lastProgressAt = this.#clock();
-    this.#laneMode = this.#c.transactional ? 'partition' : 'key';
-    this.#lanes = Array.from({ length: this.#c.concurrency }, () => ({
-      queue: new LaneQueue(),
-      running: false,
-      timer: undefined,
-    }));
+    this.#lanes = new LaneScheduler({
+      lanes: this.#c.concurrency,
+      mode: this.#c.transactional ? 'partition' : 'key',
+      maxRecords: this.#c.maxRecords,
+      maxWaitMs: this.#c.maxWaitMs,
+      clock: this.#clock,
+      blocked: () =>
+        this.#broken ||
+        this.#abort.signal.aborted ||
+        this.#gate.halted ||
+        (this.#stopping && this.#draining === 0),
+      draining: () => this.#draining > 0,
+      execute: (batch, dropWaiting) => this.#execute(batch, dropWaiting),
+    });
+    this.#commits = new OffsetCommitter(options.store, this.#c.group, options.logger, () =>
+      this.#partitions.values(),
+    );
+    this.#hold = new CaptureHold(options.yieldGate, () => this.#stopping);
+    this.#gate = DeadLetterGate.forConsumer(
+      this.#c.failure,
+      options.failure,
+      ({ message, halted }) => {
+        this.#o.logger.error(
+          { halted },
+          halted ? `${message}; handling nothing more until resumed` : `${message}; going on`,
+        );
+        this.#o.onFailing?.({ reason: 'dead_letters', message, halted });
+        // Halted: no new batch starts; the lanes' records stay uncommitted for the resume.
+        if (halted) for (const s of this.#partitions.values()) s.wake();
+      },
+      (message) => {
+        this.#o.logger.error(`${message}; the consumer stops (handling nothing more until restarted)`);
+        this.#o.onFailing?.({ reason: 'target_stopped', message, halted: true });
+        for (const s of this.#partitions.values()) s.wake();
+      },
+    );
     this.#maxBuffered = Math.min(20_000, Math.max(256, this.#c.maxRecords * this.#c.concurrency * 2));
+    this.#reader = {
+      log: options.log,
+      logger: options.logger,
+      clock: this.#clock,
+      pollMinMs: options.pollMinMs ?? 5,
+      pollMaxMs: options.pollMaxMs ?? 25,
+      maxBuffered: this.#maxBuffered,
+      hold: this.#hold,
+      running: () => !this.#stopping && !this.#gate.halted,
+      ...(options.onFatal ? { onFatal: options.onFatal } : {}),
+      onRecords: (state, records) => this.#enqueue(state, records),
+    };
   }
 
   /** Opens the transactional target, if any. */
@@ -112,21 +118,13 @@ export class ConsumerRunner {
     if (this.#c.transactional && !this.#target) {
       this.#target = await this.#c.transactional.open({ connections: this.#c.concurrency });
     }
-    const metrics: ConsumerMetrics = {
-      increment: (name, by = 1) => {
-        if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name) || !Number.isFinite(by)) {
-          throw new TypeError(`metric names are letters, digits and _ (got ${JSON.stringify(name)})`);
-        }
-        this.#custom.set(name, (this.#custom.get(name) ?? 0) + by);
-      },
-    };
     this.#handler = new BatchHandler({
       consumer: this.#c,
       replica: this.#o.replica,
       store: this.#o.store,
       logger: this.#o.logger,
-      metrics,
-      counters: this.#counters,
+      metrics: this.#tally.metrics,
+      counters: this.#tally.counters,
       signal: this.#abort.signal,
       stopping: () => this.#stopping,
       stopped: this.#stopped,
@@ -135,6 +133,7 @@ export class ConsumerRunner {
       onProgress: () => {
         this.#lastProgressAt = this.#clock();
       },
+      gate: this.#gate,
     });
   }
 
@@ -151,17 +150,19 @@ export class ConsumerRunner {
     return this.#lastProgressAt;
   }
 
+  /** The dead-letter threshold is reached (and, with `continue`, no record was handled since). */
+  get failing(): boolean {
+    return this.#gate.failing;
+  }
+
+  /** Handles nothing more: the dead-letter threshold was reached with `action: 'pause'`. */
+  get halted(): boolean {
+    return this.#gate.halted;
+  }
+
   /** The counters since the previous call (deltas), and the user's counters. */
   takeCounters(): { counters: ReplicaCounters; metrics: { [name: string]: number } } {
-    const counters = { ...this.#counters, durations: this.#counters.durations.splice(0) };
-    this.#counters.processed =
-      this.#counters.failed =
-      this.#counters.retried =
-      this.#counters.deadLettered =
-        0;
-    const metrics = Object.fromEntries(this.#custom);
-    this.#custom.clear();
-    return { counters, metrics };
+    return this.#tally.take();
   }
 
   /**
@@ -185,28 +186,21 @@ export class ConsumerRunner {
     if (added.length === 0) return;
     const starts = await this.#startOffsets(added);
     this.#lastProgressAt = this.#clock();
-    for (const ref of added) {
-      const key = partitionKey(ref.topic, ref.partition);
-      const start = starts.get(key) ?? 0;
-      const state: PartitionState = {
-        ref: { topic: ref.topic, partition: ref.partition },
-        key,
-        progress: new PartitionProgress(start),
-        nextRead: start,
-        committed: start,
-        executing: 0,
-        revoked: false,
-        wake: () => {},
-        reader: Promise.resolve(),
-      };
-      this.#partitions.set(key, state);
-      let byPartition = this.#byTopic.get(state.ref.topic);
-      if (byPartition === undefined) {
-        byPartition = new Map();
-        this.#byTopic.set(state.ref.topic, byPartition);
-      }
-      byPartition.set(state.ref.partition, state);
-      state.reader = this.#read(state);
+    const skips = await Promise.all(
+      added.map((ref) =>
+        this.#o.store.deadLetteredOffsets(
+          this.#c.group,
+          ref.topic,
+          ref.partition,
+          starts.get(partitionKey(ref.topic, ref.partition)) ?? 0,
+        ),
+      ),
+    );
+    for (const [i, ref] of added.entries()) {
+      const start = starts.get(partitionKey(ref.topic, ref.partition)) ?? 0;
+      const deadLettered = skips[i]!;
+      const state = this.#partitions.add(ref, start, deadLettered);
+      state.reader = readPartition(state, this.#reader);
       this.#o.logger.info(
         { topic: ref.topic, partition: ref.partition, offset: start },
         'partition assigned',
@@ -236,23 +230,20 @@ export class ConsumerRunner {
     // (handlers aborted), what still waits is dropped: the next owner reads it.
     this.#draining++;
     try {
-      for (const lane of this.#lanes) this.#pump(lane);
-      await this.#until(
+      this.#lanes.pumpAll();
+      await this.#waiters.until(
         () =>
           states.every((s) => s.executing === 0) &&
-          (this.#abort.signal.aborted || !this.#lanes.some((lane) => lane.queue.some(ours))),
+          (this.#abort.signal.aborted || this.#gate.halted || !this.#lanes.waiting(ours)),
       );
     } finally {
       this.#draining--;
     }
-    for (const lane of this.#lanes) lane.queue.remove(ours);
-    await this.#until(() => states.every((s) => s.executing === 0));
-    this.#flush(states);
+    this.#lanes.remove(ours);
+    await this.#waiters.until(() => states.every((s) => s.executing === 0));
+    await this.#commits.flush(states);
     for (const s of states) {
-      this.#partitions.delete(s.key);
-      const byPartition = this.#byTopic.get(s.ref.topic);
-      byPartition?.delete(s.ref.partition);
-      if (byPartition?.size === 0) this.#byTopic.delete(s.ref.topic);
+      this.#partitions.delete(s);
       this.#o.logger.info(
         { topic: s.ref.topic, partition: s.ref.partition, offset: s.committed },
         'partition revoked',
@@ -267,7 +258,7 @@ export class ConsumerRunner {
     this.#resolveStopped();
     const grace = setTimeout(() => {
       this.#abort.abort();
-      this.#notify();
+      this.#waiters.notify();
     }, this.#o.shutdownGraceMs ?? 5000);
     try {
       // Read the partitions when the changes before this one are done: an assignment may be under way.
@@ -275,265 +266,80 @@ export class ConsumerRunner {
     } finally {
       clearTimeout(grace);
       this.#abort.abort();
-      clearTimeout(this.#flushTimer);
-      for (const lane of this.#lanes) clearTimeout(lane.timer);
+      this.#commits.cancel();
+      this.#lanes.clearTimers();
       await this.#target?.close();
       this.#target = undefined;
     }
   }
 
-  async #startOffsets(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
-    const starts = new Map<string, number>();
-    for (const p of this.#o.store.committed(this.#c.group))
-      starts.set(partitionKey(p.topic, p.partition), p.offset);
-    if (this.#target) {
-      for (const [key, offset] of await this.#target.offsets(this.#c.group, partitions))
-        starts.set(key, offset);
-    }
-    const topics = await this.#o.log.topics();
-    for (const p of partitions) {
-      const key = partitionKey(p.topic, p.partition);
-      const info = topics
-        .find((t) => t.topic === p.topic)
-        ?.partitions.find((x) => x.partition === p.partition);
-      const committed = starts.get(key) ?? 0;
-      if (info && committed < info.startOffset) {
-        this.#o.logger.warn(
-          { topic: p.topic, partition: p.partition, committed, startOffset: info.startOffset },
-          'retention removed records this group had not consumed; starting at the oldest stored',
-        );
-        starts.set(key, info.startOffset);
-      } else starts.set(key, committed);
-    }
-    return starts;
-  }
-
-  async #read(state: PartitionState): Promise<void> {
-    const min = this.#o.pollMinMs ?? 5;
-    const max = this.#o.pollMaxMs ?? 25;
-    let backoff = min;
-    let failingSince: number | undefined;
-    while (!state.revoked && !this.#stopping) {
-      if (this.#o.yieldGate?.holding()) {
-        await new Promise<void>((resolve) => {
-          state.wake = resolve;
-          void this.#whileHeld().then(resolve);
-        });
-        continue;
-      }
-      const room = this.#maxBuffered - state.progress.outstanding;
-      if (room <= 0) {
-        // Woken as soon as a batch of this partition finishes; the timeout is only a safety net.
-        await this.#pause(state, 1000);
-        continue;
-      }
-      let records: readonly StoredRecord[];
-      try {
-        records = await this.#o.log.read(
-          state.ref.topic,
-          state.ref.partition,
-          state.nextRead,
-          Math.min(room, 1000),
-        );
-      } catch (error) {
-        failingSince ??= this.#clock();
-        // A read-only connection that keeps failing is not healed by retrying on it: a new process
-        // (the supervisor restarts this one) opens a fresh one. Until then the replica looks alive.
-        if (this.#clock() - failingSince > READ_FAILURE_LIMIT_MS) {
-          this.#o.onFatal?.(
-            new Error(`cannot read ${state.ref.topic}/${state.ref.partition} from the log for 30 s`, {
-              cause: error,
-            }),
-          );
-          return;
-        }
-        this.#o.logger.warn({ err: error, topic: state.ref.topic }, 'cannot read the log; retrying');
-        await this.#pause(state, 1000);
-        continue;
-      }
-      failingSince = undefined;
-      if (records.length === 0) {
-        await this.#pause(state, backoff);
-        backoff = Math.min(max, backoff * 2);
-        continue;
-      }
-      backoff = min;
-      const now = this.#clock();
-      const lanes = this.#lanes;
-      // One lane for the whole read when lanes go by partition (or there is one lane).
-      const single =
-        lanes.length === 1 || this.#laneMode === 'partition'
-          ? lanes[laneOf(records[0]!, lanes.length, this.#laneMode)]!
-          : undefined;
-      const progress = state.progress;
-      for (const r of records) {
-        progress.add(r.offset);
-        (single ?? lanes[laneOf(r, lanes.length, 'key')]!).queue.push(r, now);
-      }
-      state.nextRead = records[records.length - 1]!.offset + 1;
-      for (const lane of this.#lanes) this.#pump(lane);
-      if (records.length < SMALL_READ) {
-        // At the end of a partition that is being written: waiting `pollMinMs` lets the next
-        // read take what arrived meanwhile in one query instead of a query per append (a replica
-        // keeping up with a fast capture used most of its CPU on tiny reads).
-        await this.#pause(state, min);
-      } else {
-        // Yield so lanes start before the next read.
-        await new Promise((r) => setImmediate(r));
-      }
-    }
-  }
-
-  /**
-   * Settles once the capture lets go (or at stop). One timer for all the partitions: a held
-   * replica wakes a few times a second, not once per partition every few milliseconds.
-   */
-  #whileHeld(): Promise<void> {
-    this.#held ??= new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        if (!this.#stopping && this.#o.yieldGate?.holding()) return;
-        clearInterval(timer);
-        this.#held = undefined;
-        resolve();
-      }, YIELD_POLL_MS);
-      timer.unref();
-    });
-    return this.#held;
-  }
-
-  /** Sleeps up to `ms`, ended early by `wake` (revoke, stop, room freed). */
-  #pause(state: PartitionState, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      state.wake = done;
+  #startOffsets(partitions: readonly TopicPartition[]): Promise<Map<string, number>> {
+    return startOffsets({
+      consumer: this.#c,
+      partitions,
+      log: this.#o.log,
+      store: this.#o.store,
+      target: this.#target,
+      policy: this.#c.offsetReset ?? this.#o.offsetReset ?? 'fail',
+      logger: this.#o.logger,
+      onOutOfRange: (message) =>
+        this.#o.onFailing?.({ reason: 'offset_out_of_range', message, halted: true }),
     });
   }
 
-  #pump(lane: Lane): void {
-    if (lane.running || lane.queue.size === 0 || this.#abort.signal.aborted) return;
-    if (this.#stopping && this.#draining === 0) return;
-    const now = this.#clock();
-    const wait = this.#c.maxWaitMs - (now - lane.queue.since);
-    // A revocation does not wait for batches to fill.
-    if (this.#draining === 0 && lane.queue.size < this.#c.maxRecords && wait > 0) {
-      if (lane.timer === undefined) {
-        lane.timer = setTimeout(() => {
-          lane.timer = undefined;
-          this.#pump(lane);
-        }, wait);
-      }
-      return;
-    }
-    clearTimeout(lane.timer);
-    lane.timer = undefined;
-    const batch = lane.queue.take(this.#c.maxRecords, now);
-    lane.running = true;
-    void this.#execute(batch).finally(() => {
-      lane.running = false;
-      this.#pump(lane);
+  /** Records read from a partition to the lanes; those dead-lettered by a previous owner are finished at once. */
+  #enqueue(state: PartitionState, records: readonly StoredRecord[]): void {
+    // Read while the partition was being revoked (or the replica stopping): not handled here. The
+    // drain handles only what was read before; a batch it cuts short drops what waits behind it,
+    // and records pushed after that would run ahead of it (per-key order).
+    if (state.revoked || this.#stopping) return;
+    const progress = state.progress;
+    const skip = state.deadLettered;
+    this.#lanes.push(records, this.#clock(), (r) => {
+      progress.add(r.offset);
+      if (skip.size === 0 || !skip.delete(r.offset)) return false;
+      progress.finish(r.offset);
+      this.#commits.schedule();
+      return true;
     });
+    state.nextRead = records[records.length - 1]!.offset + 1;
+    this.#lanes.pumpAll();
   }
 
-  #stateOf(record: StoredRecord): PartitionState | undefined {
-    return this.#byTopic.get(record.topic)?.get(record.partition);
-  }
-
-  async #execute(batch: StoredRecord[]): Promise<void> {
-    // Records per partition in this batch (a batch holds records of few partitions).
-    const states = new Map<PartitionState, number>();
-    let last: PartitionState | undefined;
-    for (const r of batch) {
-      if (last === undefined || last.ref.partition !== r.partition || last.ref.topic !== r.topic) {
-        last = this.#stateOf(r)!;
-      }
-      states.set(last, (states.get(last) ?? 0) + 1);
-    }
+  async #execute(
+    batch: StoredRecord[],
+    dropWaiting: (match: (r: StoredRecord) => boolean) => void,
+  ): Promise<void> {
+    const states = this.#partitions.count(batch);
     for (const [s, n] of states) s.executing += n;
     this.#inFlight += batch.length;
     try {
-      const ok = await this.#handler!.run(batch, (records) => {
-        let state: PartitionState | undefined;
-        for (const r of records) {
-          if (state === undefined || state.ref.partition !== r.partition || state.ref.topic !== r.topic) {
-            state = this.#stateOf(r);
-          }
-          state?.progress.finish(r.offset);
-        }
-      });
+      const ok = await this.#handler!.run(batch, (records) => this.#partitions.finish(records));
       this.#lastProgressAt = this.#clock();
-      if (!ok && !this.#stopping) {
+      if (!ok && (this.#stopping || [...states.keys()].some((s) => s.revoked))) {
+        // Left unfinished by a stop or revocation (a retry cut short): the records waiting in
+        // this lane behind it hold later records of the same keys, which must not be handled
+        // before it. They are dropped with it; the next owner reads them all again from the
+        // committed offset, which is below them.
+        const left = new Set(states.keys());
+        dropWaiting((r) => {
+          const s = this.#partitions.get(partitionKey(r.topic, r.partition));
+          return s !== undefined && left.has(s);
+        });
+      }
+      if (!ok && !this.#stopping && !this.#gate.halted) {
+        this.#broken = true;
         this.#o.onFatal?.(new Error('a batch could neither be handled nor dead-lettered'));
       }
     } catch (error) {
+      this.#broken = true;
       this.#o.onFatal?.(error instanceof Error ? error : new Error(String(error)));
     } finally {
       for (const [s, n] of states) s.executing -= n;
       this.#inFlight -= batch.length;
       for (const s of states.keys()) s.wake();
-      this.#scheduleFlush();
-      this.#notify();
+      this.#commits.schedule();
+      this.#waiters.notify();
     }
   }
-
-  #scheduleFlush(): void {
-    if (this.#flushTimer !== undefined) return;
-    this.#flushTimer = setTimeout(() => {
-      this.#flushTimer = undefined;
-      try {
-        this.#flush([...this.#partitions.values()]);
-      } catch (error) {
-        this.#o.logger.warn({ err: error }, 'cannot commit offsets; retrying');
-        this.#scheduleFlush();
-      }
-    }, 100);
-  }
-
-  /** Commits the watermark of partitions that moved (a mirror of the target's for transactional). */
-  #flush(states: readonly PartitionState[]): void {
-    const moved = states.filter((s) => s.progress.committable > s.committed);
-    if (moved.length === 0) return;
-    this.#o.store.commit(
-      this.#c.group,
-      moved.map((s) => ({ topic: s.ref.topic, partition: s.ref.partition, offset: s.progress.committable })),
-    );
-    for (const s of moved) s.committed = s.progress.committable;
-  }
-
-  #until(condition: () => boolean): Promise<void> {
-    if (condition()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const check = () => {
-        if (condition()) {
-          this.#waiters.delete(check);
-          resolve();
-        }
-      };
-      this.#waiters.add(check);
-    });
-  }
-
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter();
-  }
-}
-
-/** A read of fewer records than this is followed by a `pollMinMs` wait rather than a read at once. */
-const SMALL_READ = 100;
-
-/**
- * How often a replica held back by the capture looks whether it may read again: each look wakes
- * the process, and on a machine whose cores the capture keeps busy every wake-up costs it (five
- * held replicas waking 20 times a second cost a capture on two cores ~7 %; frozen, nothing).
- */
-const YIELD_POLL_MS = 250;
-
-/** Reads failing without a break for this long end the replica (to be restarted). */
-const READ_FAILURE_LIMIT_MS = 30_000;
-
-function emptyCounters(): ReplicaCounters {
-  return { processed: 0, failed: 0, retried: 0, deadLettered: 0, durations: [] };
 }

@@ -2,12 +2,13 @@
  * Loads a consumer module and checks its definition, with errors that name the consumer folder
  * and the bad field. Used by the worker and by `tributary dlq replay`.
  */
-import { existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../../core/errors.ts';
 import type { ConsumerDescription } from '../consumer-protocol.ts';
-import { CONSUMER_DEFINITION, type ConsumerDefinition } from '../define-consumer.ts';
+import { CONSUMER_DEFINITION, type ConsumerDefinition, type OffsetReset } from '../define-consumer.ts';
+import { consumerModuleIn } from '../discovery.ts';
+import { declarableEnvName } from '../replica-env.ts';
 import type { TransactionalTarget } from '../transactional.ts';
 
 /** A definition with every default applied. */
@@ -24,21 +25,22 @@ export interface ResolvedConsumer {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
   readonly memoryMb: number;
+  readonly env: readonly string[];
   readonly transactional: TransactionalTarget<unknown> | undefined;
+  /** `undefined`: the supervisor's default (settings `consumers.failureThreshold|failureAction`). */
+  readonly failure: { readonly maxConsecutiveDeadLetters?: number; readonly action?: 'pause' | 'continue' };
+  /** `undefined`: the supervisor's default (setting `consumers.offsetReset`). */
+  readonly offsetReset: OffsetReset | undefined;
   readonly handle: ConsumerDefinition<unknown, unknown>['handle'];
 }
 
 export function describeConsumer(c: ResolvedConsumer): ConsumerDescription {
-  return { topics: c.topics, group: c.group, replicas: c.replicas, memoryMb: c.memoryMb };
+  return { topics: c.topics, group: c.group, replicas: c.replicas, memoryMb: c.memoryMb, env: c.env };
 }
 
-/** `<dir>/<name>/index.ts` or `index.js`, or undefined. */
+/** The entry module of `<dir>/<name>` (index.ts, .mts, .cts, .js, .mjs or .cjs), or undefined. */
 export function consumerModulePath(consumersDir: string, name: string): string | undefined {
-  for (const file of ['index.ts', 'index.js', 'index.mjs']) {
-    const path = join(consumersDir, name, file);
-    if (existsSync(path)) return path;
-  }
-  return undefined;
+  return consumerModuleIn(join(consumersDir, name));
 }
 
 /**
@@ -118,6 +120,16 @@ export function validateDefinition(
     throw bad('transactional', 'a target from postgresTarget(url) or sqliteTarget(file)', transactional);
   if (d.format !== undefined && d.format !== 'debezium' && d.format !== 'unwrap')
     throw bad('format', "'debezium' or 'unwrap'", d.format);
+  if (d.failure !== undefined && (typeof d.failure !== 'object' || d.failure === null))
+    throw bad('failure', "{ maxConsecutiveDeadLetters?, action?: 'pause' | 'continue' }", d.failure);
+  if (d.failure?.action !== undefined && d.failure.action !== 'pause' && d.failure.action !== 'continue')
+    throw bad('failure.action', "'pause' or 'continue'", d.failure.action);
+  if (d.offsetReset !== undefined && !['fail', 'earliest', 'latest'].includes(d.offsetReset))
+    throw bad('offsetReset', "'fail', 'earliest' or 'latest'", d.offsetReset);
+  const maxConsecutiveDeadLetters =
+    d.failure?.maxConsecutiveDeadLetters === undefined
+      ? undefined
+      : int('failure.maxConsecutiveDeadLetters', d.failure.maxConsecutiveDeadLetters, 0, 0, 1_000_000);
   const initialDelayMs = int('retry.initialDelayMs', d.retry?.initialDelayMs, 100, 0, 3_600_000);
   return {
     name,
@@ -138,9 +150,29 @@ export function validateDefinition(
       86_400_000,
     ),
     memoryMb: int('memoryMb', d.memoryMb, 512, 32, 1_048_576),
+    env: declaredEnv(d.env, bad),
     transactional,
+    failure: {
+      ...(maxConsecutiveDeadLetters !== undefined ? { maxConsecutiveDeadLetters } : {}),
+      ...(d.failure?.action ? { action: d.failure.action } : {}),
+    },
+    offsetReset: d.offsetReset,
     handle: d.handle,
   };
+}
+
+function declaredEnv(
+  value: unknown,
+  bad: (field: string, expected: string, got: unknown) => Error,
+): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((n) => typeof n === 'string'))
+    throw bad('env', 'an array of environment variable names', value);
+  for (const name of value as string[]) {
+    const problem = declarableEnvName(name);
+    if (problem) throw bad('env', `names the consumer may read; ${JSON.stringify(name)} ${problem}`, value);
+  }
+  return [...new Set(value as string[])].sort();
 }
 
 function show(v: unknown): string {

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ConfigError } from '../../core/errors.ts';
-import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
+import { NatsLogBucket } from '../../log/nats/nats-log-bucket.ts';
+import { type NatsLogRef, type OpenedEventLog, openLogReader } from '../../log/open-event-log.ts';
 import { YieldGate } from '../capture-yield.ts';
 import type {
   SupervisorToWorker,
@@ -16,9 +17,12 @@ import type {
   WorkerLaunch,
   WorkerToSupervisor,
 } from '../consumer-protocol.ts';
-import { ConsumerStore } from '../consumer-store.ts';
+import type { ConsumerState } from '../consumer-state.ts';
+import { CONSUMER_STORE_FILE, ConsumerStore } from '../consumer-store.ts';
+import { NatsConsumerState } from '../nats/nats-consumer-state.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { describeConsumer, loadConsumer } from './load-consumer.ts';
+import { watchParent } from './parent-watch.ts';
 import { lowerPriority } from './priority.ts';
 
 /** Resolves once the message is written, or at once when the parent is gone (never hangs). */
@@ -49,6 +53,8 @@ process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 process.on('disconnect', stop);
 if (process.send && !process.connected) stop();
+// A supervisor killed with kill -9 cannot stop a replica whose handler blocks the event loop.
+if (process.send) watchParent(SHUTDOWN_DEADLINE_MS + 2000);
 shutdown.signal.addEventListener('abort', () => {
   // Uncommitted records are handled again by the next owner: exiting late is safe, hanging is not.
   setTimeout(() => process.exit(1), SHUTDOWN_DEADLINE_MS).unref();
@@ -81,22 +87,45 @@ function parseLaunch(): WorkerLaunch {
 /** The log exists once the capture appended; until then the replica waits (heartbeating). */
 async function openLog(
   dataDir: string,
+  nats: NatsLogRef | undefined,
   signal: AbortSignal,
   logger: Logger,
-): Promise<EmbeddedEventLog | undefined> {
+): Promise<OpenedEventLog | undefined> {
   let warned = false;
   while (!signal.aborted) {
-    if (existsSync(join(dataDir, 'log.sqlite'))) {
-      try {
-        return EmbeddedEventLog.open({ dataDir, readonly: true });
-      } catch (error) {
-        if (!warned) logger.warn({ err: error }, 'cannot open the event log yet; retrying');
-        warned = true;
-      }
+    try {
+      const log = await openLogReader(dataDir, nats);
+      if (log !== undefined) return log;
+    } catch (error) {
+      if (!warned) logger.warn({ err: error }, 'cannot open the event log yet; retrying');
+      warned = true;
     }
     await new Promise((r) => setTimeout(r, 200));
   }
   return undefined;
+}
+
+/**
+ * Offsets an earlier version kept in the data directory for a `run --log nats://` consumer move to
+ * the bucket once, when the bucket has none for the group (so an upgrade does not start it over).
+ */
+async function adoptLocalOffsets(
+  dataDir: string,
+  group: string,
+  nats: NatsConsumerState,
+  logger: Logger,
+): Promise<void> {
+  if (!existsSync(join(dataDir, CONSUMER_STORE_FILE))) return;
+  if ((await nats.committed(group)).length > 0) return;
+  const local = ConsumerStore.open({ dataDir });
+  try {
+    const offsets = local.committed(group);
+    if (offsets.length === 0) return;
+    await nats.commit(group, offsets);
+    logger.info({ group, partitions: offsets.length }, 'offsets of the data directory moved to the NATS log');
+  } finally {
+    local.close();
+  }
 }
 
 async function main(): Promise<number> {
@@ -127,9 +156,25 @@ async function main(): Promise<number> {
   }
 
   let fatal: Error | undefined;
-  let store: ConsumerStore;
+  let store: ConsumerState;
+  let closeStore: () => Promise<void> | void;
   try {
-    store = ConsumerStore.open({ dataDir: launch.dataDir });
+    if (launch.log !== undefined) {
+      // On a NATS log the state is in its bucket, wherever the replica runs: `consumers run`
+      // replicas (a member: fenced commits) and those of `run --log nats://` alike.
+      const bucket = await NatsLogBucket.open(launch.log, { waitMs: 60_000, signal: shutdown.signal });
+      const nats = new NatsConsumerState(bucket.kv, {
+        ...(launch.member !== undefined ? { member: launch.member } : {}),
+        logger,
+      });
+      if (launch.member === undefined) await adoptLocalOffsets(launch.dataDir, consumer.group, nats, logger);
+      store = nats;
+      closeStore = () => bucket.close();
+    } else {
+      const local = ConsumerStore.open({ dataDir: launch.dataDir });
+      store = local;
+      closeStore = () => local.close();
+    }
   } catch (error) {
     logger.fatal({ err: error }, 'cannot open the consumer store');
     await send({ type: 'fatal', ...errorFields(error) });
@@ -141,15 +186,16 @@ async function main(): Promise<number> {
       counters: { processed: 0, failed: 0, retried: 0, deadLettered: 0, durations: [] },
       metrics: {},
     };
-    void send({
+    return send({
       type: 'heartbeat',
       inFlight: runner?.inFlight ?? 0,
       lastProgressAt: runner?.lastProgressAt ?? Date.now(),
       counters,
       ...(Object.keys(metrics).length > 0 ? { metrics } : {}),
+      ...(runner?.failing ? { failing: true } : {}),
     });
   };
-  const timer = setInterval(heartbeat, Math.max(50, launch.heartbeatMs || 1000));
+  const timer = setInterval(() => void heartbeat(), Math.max(50, launch.heartbeatMs || 1000));
   await send({ type: 'ready', description: describeConsumer(consumer) });
 
   // Until the log exists (no capture yet) the replica holds nothing: it remembers assignments
@@ -165,7 +211,7 @@ async function main(): Promise<number> {
     }
   };
   for (const m of pending.splice(0)) handle(m);
-  const log = await openLog(launch.dataDir, shutdown.signal, logger);
+  const log = await openLog(launch.dataDir, launch.log, shutdown.signal, logger);
   if (log) {
     runner = new ConsumerRunner({
       consumer,
@@ -180,6 +226,9 @@ async function main(): Promise<number> {
         fatal ??= error;
         shutdown.abort();
       },
+      ...(launch.failure ? { failure: launch.failure } : {}),
+      ...(launch.offsetReset ? { offsetReset: launch.offsetReset } : {}),
+      onFailing: (failing) => void send({ type: 'failing', ...failing }),
     });
   }
 
@@ -206,7 +255,7 @@ async function main(): Promise<number> {
           .catch(failed);
       };
       for (const m of pending.splice(0)) handle(m);
-      heartbeat();
+      void heartbeat();
     }
     if (!shutdown.signal.aborted) {
       await new Promise((resolve) => shutdown.signal.addEventListener('abort', resolve, { once: true }));
@@ -218,8 +267,9 @@ async function main(): Promise<number> {
   } finally {
     clearInterval(timer);
   }
-  heartbeat();
-  store.close();
+  // The last counters (the records drained at stop) must reach the supervisor before the exit.
+  await heartbeat();
+  await closeStore();
   await log?.close();
   if (fatal) {
     logger.error({ err: fatal }, 'replica stopped on an error');

@@ -15,8 +15,9 @@
  *   then, record after record, the key's, the value's and the headers' UTF-8 bytes.
  * The header (the batch's text column) is the layout version, "1".
  */
+
+import type { BatchCodec, OpenedBatch, RenderedRecord } from '../../core/batch-codec.ts';
 import type { Record } from '../../core/record.ts';
-import type { BatchCodec, OpenedBatch, RenderedRecord } from '../batch-codecs.ts';
 
 export const RECORDS_CODEC = 'records';
 const VERSION = '1';

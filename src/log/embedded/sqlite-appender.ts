@@ -1,6 +1,7 @@
 import { LogError } from '../../core/errors.ts';
 import type { Checkpoint } from '../../core/event-log.ts';
-import type { AppendBatch, AppendItem, AppendRecord, StoredRecord } from '../../core/record.ts';
+import type { AppendItem, AppendRecord, StoredRecord } from '../../core/record.ts';
+import { checkBatch, hasHeaders, isBatch } from '../append-items.ts';
 import { batchCodec } from '../batch-codecs.ts';
 import { partitionForKey } from '../partitioner.ts';
 import { EMPTY_HEADERS, encodeRecords, RECORDS_CODEC } from './record-batch.ts';
@@ -271,24 +272,4 @@ function recordBytes(record: { key: string | null; value: string | null }, heade
   return (
     RECORD_OVERHEAD_BYTES + (record.key?.length ?? 0) + (record.value?.length ?? 0) + (headers?.length ?? 0)
   );
-}
-
-function hasHeaders(headers: AppendRecord['headers']): boolean {
-  for (const _ in headers) return true;
-  return false;
-}
-
-export function isBatch(item: AppendItem): item is AppendBatch {
-  return (item as { kind?: unknown }).kind === 'batch';
-}
-
-/** Refuses a malformed batch before anything is stored, and an unknown codec before it is written. */
-function checkBatch(batch: AppendBatch): void {
-  const fail = (what: string) =>
-    new LogError('LOG_INVALID_ARGUMENT', `A batch for topic ${batch.topic} has ${what}`);
-  if (!Number.isSafeInteger(batch.count) || batch.count < 1) throw fail(`count ${batch.count}`);
-  if (!Number.isFinite(batch.timestamp)) throw fail(`timestamp ${batch.timestamp}`);
-  if (typeof batch.header !== 'string') throw fail('a header that is not a string');
-  if (!(batch.data instanceof Uint8Array)) throw fail('data that is not a Uint8Array');
-  batchCodec(batch.codec);
 }

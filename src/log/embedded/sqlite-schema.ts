@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { LogError } from '../../core/errors.ts';
+import { diskFullError, freeBytes } from './disk-space.ts';
 
 /** Stamped in the SQLite header (`PRAGMA application_id`) so we never mistake another database for a log. */
 export const APPLICATION_ID = 0x54524942; // "TRIB"
@@ -242,7 +243,10 @@ export function classifySqliteError(
       hint: 'Check the permissions of the data directory and its log.sqlite-wal and -shm files.',
     });
   }
-  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) {
+  // ENOSPC reaches SQLite as SQLITE_FULL, or as an I/O error when the disk filled mid-write.
+  if (code === 'SQLITE_FULL' || (code.startsWith('SQLITE_IOERR') && (freeBytes(dirname(file)) ?? 1) === 0))
+    return diskFullError(file, action, error);
+  if (code.startsWith('SQLITE_IOERR')) {
     return new LogError(
       'LOG_IO_FAILED',
       `Disk error on the event log ${file} (${code} while trying to ${action})`,

@@ -105,7 +105,7 @@ export interface BatchStatements {
   readonly content: Database.Statement;
   /**
    * Batches and records of a partition from an offset, merged by offset in one statement (see
-   * `MergedRow` in sqlite-event-log.ts); parameters: partition id, offset, partition id, twice.
+   * `MergedRow` in sqlite-reader.ts); parameters: partition id, offset, partition id, twice.
    */
   readonly merged: Database.Statement;
 }

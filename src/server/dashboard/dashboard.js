@@ -4,6 +4,13 @@
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 const tokenInput = $('token');
+// `tributary up` prints the page's URL with a token made for the run after `#token=` (a fragment
+// never reaches a server or its logs): kept like a typed one, then taken out of the address bar.
+const tokenInUrl = new URLSearchParams(location.hash.slice(1)).get('token');
+if (tokenInUrl) {
+  localStorage.setItem('tributary.token', tokenInUrl);
+  window.history.replaceState(null, '', location.pathname + location.search);
+}
 tokenInput.value = localStorage.getItem('tributary.token') ?? '';
 tokenInput.addEventListener('change', () => {
   localStorage.setItem('tributary.token', tokenInput.value.trim());
@@ -77,7 +84,19 @@ function renderStatus(status, topics, consumers, alerts) {
   const source = $('source');
   const active = alerts?.active ?? [];
   const critical = active.some((a) => a.severity === 'critical');
-  if (!capture) {
+  const role = status.role;
+  if (role?.role === 'standby') {
+    source.className = 'node unknown';
+    source.replaceChildren(
+      el('div', { class: 'name', text: 'standby' }),
+      el('div', {
+        class: 'detail',
+        text: role.leader
+          ? `active capture: ${role.leader.holder} (term ${role.term}, since ${role.leader.since})`
+          : 'waiting for the replication slot',
+      }),
+    );
+  } else if (!capture) {
     source.className = 'node unknown';
     source.replaceChildren(el('div', { class: 'name', text: 'capture starting…' }));
   } else {
@@ -87,14 +106,21 @@ function renderStatus(status, topics, consumers, alerts) {
       el('div', { class: 'name', text: capture.source || 'PostgreSQL' }),
       el('div', {
         class: 'detail',
-        text: `slot ${capture.slot} · ${capture.connected ? 'connected' : 'disconnected'} · lag ${bytes(capture.slotLagBytes)}`,
+        text: `${role?.term ? `active (term ${role.term}) · ` : ''}slot ${capture.slot} · ${capture.connected ? 'connected' : 'disconnected'} · lag ${bytes(capture.slotLagBytes)}`,
       }),
     );
   }
   const overall = $('overall');
   const healthy = capture?.connected && !critical && active.length === 0;
   overall.className = `pill ${!capture ? 'unknown' : healthy ? 'ok' : critical || !capture.connected ? 'bad' : 'warn'}`;
-  overall.textContent = !capture ? 'starting' : healthy ? 'healthy' : `${active.length || 1} problem(s)`;
+  overall.textContent =
+    role?.role === 'standby'
+      ? 'standby'
+      : !capture
+        ? 'starting'
+        : healthy
+          ? 'healthy'
+          : `${active.length || 1} problem(s)`;
   $('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
   $('capture-records').textContent = fmt(capture?.records);
   $('slot-lag').textContent = bytes(capture?.slotLagBytes);
@@ -132,7 +158,7 @@ function renderStatus(status, topics, consumers, alerts) {
           el('div', { class: 'name', text: c.name }),
           el('div', {
             class: 'detail',
-            text: `${c.state} · ${c.replicas.running}/${c.replicas.desired} replicas · lag ${fmt(c.lagRecords)}`,
+            text: `${consumerState(c)} · ${c.replicas.running}/${c.replicas.desired} replicas · lag ${fmt(c.lagRecords)}`,
           }),
         ),
       ),
@@ -154,10 +180,22 @@ function renderStatus(status, topics, consumers, alerts) {
 }
 
 function consumerHealth(c) {
-  if (c.crashLooping || (c.replicas.desired > 0 && c.replicas.running === 0 && c.state !== 'paused'))
-    return 'bad';
-  if (c.state === 'paused' || c.lastError) return 'warn';
+  if (c.crashLooping || c.failure || c.state === 'failed' || c.state === 'failing') return 'bad';
+  if (c.replicas.desired > 0 && c.replicas.running === 0 && c.state !== 'paused') return 'bad';
+  if (c.state === 'paused' || c.lastError || c.warnings?.length) return 'warn';
   return 'ok';
+}
+
+/** `failing (paused)` for a consumer paused by its dead-letter threshold. */
+function consumerState(c) {
+  return c.state === 'failing' && c.failure?.paused ? 'failing (paused)' : c.state;
+}
+
+/** Why it fails, else what it warns about, else its last error. */
+function consumerProblem(c) {
+  if (c.failure) return c.failure.message;
+  if (c.warnings?.length) return c.warnings.join(' · ');
+  return c.lastError ? c.lastError.message : '';
 }
 
 function renderConsumers(consumers) {
@@ -180,7 +218,7 @@ function renderConsumers(consumers) {
         'tr',
         { 'data-consumer': c.name },
         el('td', { text: c.name }),
-        el('td', { class: consumerHealth(c), text: c.state }),
+        el('td', { class: `state ${consumerHealth(c)}`, text: consumerState(c) }),
         el(
           'td',
           {},
@@ -194,11 +232,17 @@ function renderConsumers(consumers) {
         }),
         el('td', { text: fmt(c.processed) }),
         el('td', { text: fmt(c.failed) }),
-        el('td', { class: 'error', text: c.lastError ? `${c.lastError.message}` : '' }),
+        el('td', {
+          class: 'counters',
+          text: Object.entries(c.counters ?? {})
+            .map(([name, n]) => `${name} ${fmt(n)}`)
+            .join(' · '),
+        }),
+        el('td', { class: c.failure || c.lastError ? 'error' : 'warning', text: consumerProblem(c) }),
         el(
           'td',
           {},
-          c.state === 'paused' ? action('resume', 'resume') : action('pause', 'pause'),
+          c.state === 'paused' || c.failure?.paused ? action('resume', 'resume') : action('pause', 'pause'),
           ' ',
           action('restart', 'restart'),
         ),
@@ -240,29 +284,40 @@ async function pollHistory() {
   }
   $('capture-rate').textContent = rates.length ? fmt(Math.round(rates[rates.length - 1].v)) : '–';
   drawChart($('chart-throughput'), [{ name: 'records/s', points: rates }]);
-  const series = [
+  // Bytes and records on separate charts, each with its own axis in its own unit.
+  const slot = [
     {
-      name: 'slot lag (bytes)',
+      name: 'slot lag',
       points: history.filter((s) => s.slotLagBytes !== null).map((s) => ({ t: s.t, v: s.slotLagBytes })),
     },
   ];
-  const names = new Set(history.flatMap((s) => Object.keys(s.consumers)));
-  for (const name of names) {
-    series.push({
-      name: `${name} (records)`,
-      points: history
-        .filter((s) => s.consumers[name])
-        .map((s) => ({ t: s.t, v: s.consumers[name].lagRecords })),
-    });
-  }
-  drawChart($('chart-lag'), series, true);
-  $('lag-legend').replaceChildren(
-    ...series.map((s, i) => el('span', { style: `color:${COLORS[i % COLORS.length]}`, text: `■ ${s.name}` })),
+  drawChart($('chart-lag'), slot, false, bytes);
+  legend($('lag-legend'), slot, 'bytes');
+  const names = [...new Set(history.flatMap((s) => Object.keys(s.consumers)))].sort();
+  const consumers = names.map((name) => ({
+    name,
+    points: history
+      .filter((s) => s.consumers[name])
+      .map((s) => ({ t: s.t, v: s.consumers[name].lagRecords })),
+  }));
+  drawChart($('chart-consumer-lag'), consumers, false, compact);
+  legend($('consumer-lag-legend'), consumers, 'records');
+}
+
+function legend(box, series, unit) {
+  box.dataset.unit = unit;
+  box.replaceChildren(
+    ...series.map((s, i) =>
+      el('span', { style: `color:${COLORS[i % COLORS.length]}`, 'data-series': s.name, text: `■ ${s.name}` }),
+    ),
   );
 }
 
-/** Line chart over the last 5 minutes; `separate` scales each series to its own maximum. */
-function drawChart(canvas, series, separate = false) {
+/**
+ * Line chart over the last 5 minutes; `separate` scales each series to its own maximum; `label`
+ * writes the axis values (in the chart's one unit).
+ */
+function drawChart(canvas, series, separate = false, label = compact) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || canvas.width;
   const height = canvas.clientHeight || canvas.height;
@@ -286,7 +341,7 @@ function drawChart(canvas, series, separate = false) {
     g.moveTo(pad.l, yy);
     g.lineTo(width - pad.r, yy);
     g.stroke();
-    if (!separate) g.fillText(compact(globalMax * (1 - i / 4)), 4, yy + 4);
+    if (!separate) g.fillText(label(globalMax * (1 - i / 4)), 4, yy + 4);
   }
   for (let m = 0; m <= 5; m++)
     g.fillText(m === 5 ? 'now' : `-${5 - m}m`, x(t0 + m * 60_000) - 10, height - 4);
@@ -303,7 +358,7 @@ function drawChart(canvas, series, separate = false) {
     g.stroke();
     if (separate && s.points.length) {
       g.fillStyle = COLORS[i % COLORS.length];
-      g.fillText(compact(max), 4, pad.t + 10 + i * 12);
+      g.fillText(label(max), 4, pad.t + 10 + i * 12);
     }
   });
 }
@@ -435,10 +490,23 @@ $('browser-key').addEventListener('keydown', (e) => {
 
 // ---- dead letters ---------------------------------------------------------------------------
 
+const DEAD_LETTER_PAGE = 25;
+let deadLetterOffset = 0;
+
 function renderDeadLetters(result) {
   const body = $('dead-letters').tBodies[0];
+  // Letters resolved meanwhile may leave the page past the end: go back to the last page.
+  if (!result.unavailable && result.total > 0 && deadLetterOffset >= result.total) {
+    deadLetterOffset = Math.floor((result.total - 1) / DEAD_LETTER_PAGE) * DEAD_LETTER_PAGE;
+  }
+  const shown = result.items?.length ?? 0;
   $('dead-letters-note').textContent =
-    result.unavailable ?? (result.total === 0 ? 'no dead letter' : `${fmt(result.total)} dead letter(s)`);
+    result.unavailable ??
+    (result.total === 0
+      ? 'no dead letter'
+      : `${fmt(deadLetterOffset + 1)}–${fmt(deadLetterOffset + shown)} of ${fmt(result.total)} dead letter(s), newest first`);
+  $('dead-letters-prev').disabled = !!result.unavailable || deadLetterOffset === 0;
+  $('dead-letters-next').disabled = !!result.unavailable || deadLetterOffset + shown >= result.total;
   if (result.unavailable) return body.replaceChildren();
   body.replaceChildren(
     ...result.items.map((d) =>
@@ -472,6 +540,13 @@ function renderDeadLetters(result) {
     ),
   );
 }
+
+function deadLetterPage(delta) {
+  deadLetterOffset = Math.max(0, deadLetterOffset + delta * DEAD_LETTER_PAGE);
+  refresh();
+}
+$('dead-letters-prev').addEventListener('click', () => deadLetterPage(-1));
+$('dead-letters-next').addEventListener('click', () => deadLetterPage(1));
 
 async function showDeadLetter(event, id) {
   event.preventDefault();
@@ -521,7 +596,7 @@ async function refresh() {
       optional('/api/consumers'),
       api('/api/alerts'),
       optional('/api/snapshots'),
-      optional('/api/dead-letters?limit=50'),
+      optional(`/api/dead-letters?limit=${DEAD_LETTER_PAGE}&offset=${deadLetterOffset}`),
     ]);
     renderStatus(status, topics, consumers, alerts);
     renderSnapshots(snapshots);

@@ -1,12 +1,13 @@
 import pg from 'pg';
-import type { Logger } from 'pino';
 import type { SchemaMessage, SourceMessage } from '../../core/change-event.ts';
-import { DecodeError, type TributaryError } from '../../core/errors.ts';
+import { DecodeError, DiskFullError, type TributaryError } from '../../core/errors.ts';
 import { formatLsn, type Lsn, parseLsn } from '../../core/lsn.ts';
 import type { Source, SourceHandler } from '../../core/source.ts';
+import { CopyDataQueue } from './copy-data-queue.ts';
 import { LazyClient } from './lazy-client.ts';
 import { type DecodedMessage, PgOutputDecoder } from './pgoutput-decoder.ts';
 import { checkSourceUrl, classifyPgError } from './postgres-errors.ts';
+import type { PostgresSourceOptions, SourceStats } from './postgres-source-options.ts';
 import { readColumnDetails } from './relation-catalog.ts';
 import {
   quoteIdent,
@@ -20,49 +21,9 @@ import { ReplicationStream } from './replication-stream.ts';
 import { querySlotState, type SlotState, withPrimaryKey } from './source-catalog.ts';
 import { Heartbeat } from './source-heartbeat.ts';
 import { ensurePublication, ensureSlot, preflight, type SlotInfo, slotLostError } from './source-setup.ts';
-import { checkPublicationName, checkSlotName, type TableName } from './table-name.ts';
+import { checkPublicationName, checkSlotName } from './table-name.ts';
 import { ToastFetcher } from './toast-fetcher.ts';
 import { TypeRegistry } from './type-registry.ts';
-
-export interface PostgresSourceOptions {
-  readonly url: string;
-  readonly slot: string;
-  readonly publication: string;
-  /** Empty = all tables. */
-  readonly tables?: readonly TableName[];
-  /** Where to resume (the end LSN of the last durable transaction); the slot's position if later. */
-  readonly startLsn?: Lsn;
-  /** How often to report the acknowledged position to the server. */
-  readonly statusIntervalMs?: number;
-  readonly reconnect?: {
-    readonly initialDelayMs?: number;
-    readonly maxDelayMs?: number;
-    readonly maxAttempts?: number;
-  };
-  /** Milliseconds between heartbeat messages written into the database (0 or unset: none). */
-  readonly heartbeatIntervalMs?: number;
-  /** Fill unchanged TOASTed values of updates with the row's current value (see ToastFetcher). */
-  readonly toastFetch?: boolean;
-  readonly logger: Logger;
-  /** Microseconds since the Unix epoch; injected for tests. */
-  readonly clock?: () => bigint;
-}
-
-export interface SourceStats {
-  connected: boolean;
-  bytesReceived: number;
-  messagesReceived: number;
-  /** End LSN of the last commit received. */
-  lastReceivedLsn: Lsn;
-  /** How far the server has sent the stream: the latest message's or keepalive's position (0 before any). */
-  streamedLsn: Lsn;
-  /** Position last reported to the server as flushed. */
-  confirmedLsn: Lsn;
-  reconnects: number;
-  heartbeats: number;
-  /** LSN of the last heartbeat message written. */
-  lastHeartbeatLsn: Lsn;
-}
 
 const SESSION_SETTINGS = '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=1 -c TimeZone=UTC';
 
@@ -80,6 +41,7 @@ export class PostgresSource implements Source {
     streamedLsn: 0n,
     confirmedLsn: 0n,
     reconnects: 0,
+    diskFull: null,
     heartbeats: 0,
     lastHeartbeatLsn: 0n,
   };
@@ -88,6 +50,8 @@ export class PostgresSource implements Source {
   private stream: ReplicationStream | undefined;
   private replication: pg.Client | undefined;
   private acknowledged: Lsn;
+  /** Ends the running stream with an error (see `interrupt`); unset between streams. */
+  private interruptStream: ((error: unknown) => void) | undefined;
   /** A keepalive position that may be confirmed once every commit received before it is durable. */
   private idle: { walEnd: Lsn; commitEnd: Lsn } | undefined;
   private lastStatusAt = 0;
@@ -101,6 +65,9 @@ export class PostgresSource implements Source {
   /** Table shapes (for the schema history) waiting for the change they precede. */
   private heldSchemas: SchemaMessage[] = [];
   private readonly toast: ToastFetcher | undefined;
+  /** The last call of `onSlotHeld`, awaited before any message is handled. */
+  private slotHeld: Promise<void> | undefined;
+  private slotHeldDone = false;
 
   constructor(private readonly options: PostgresSourceOptions) {
     checkSourceUrl(options.url);
@@ -109,11 +76,11 @@ export class PostgresSource implements Source {
     this.acknowledged = options.startLsn ?? 0n;
     this.catalog = new LazyClient({ connectionString: options.url, application_name: 'tributary' });
     this.clock = options.clock ?? (() => BigInt(Date.now()) * 1000n);
-    this.types = new TypeRegistry((sql, params) => this.catalogClient().then((c) => c.query(sql, params)));
+    this.types = new TypeRegistry((sql, params) => this.catalog.query(sql, params));
     this.toast = options.toastFetch ? new ToastFetcher(options.url, SESSION_SETTINGS) : undefined;
     this.heartbeat = new Heartbeat({
       intervalMs: options.heartbeatIntervalMs ?? 0,
-      query: (sql, params) => this.catalogClient().then((c) => c.query<{ lsn: string }>(sql, params)),
+      query: (sql, params) => this.catalog.query<{ lsn: string }>(sql, params),
       logger: options.logger,
       onBeat: (lsn) => {
         this.stats.heartbeats++;
@@ -125,13 +92,14 @@ export class PostgresSource implements Source {
   /** Checks the database and creates the publication and slot if needed. Idempotent. */
   async prepare(): Promise<SlotInfo> {
     if (this.slotInfo) return this.slotInfo;
-    const client = await this.catalogClient();
     try {
-      await preflight(client, this.options);
-      await ensurePublication(client, this.options);
-      this.slotInfo = await ensureSlot(client, {
-        ...this.options,
-        ...(this.options.startLsn !== undefined ? { resumeFrom: this.options.startLsn } : {}),
+      this.slotInfo = await this.catalog.use(async (client) => {
+        await preflight(client, this.options);
+        await ensurePublication(client, this.options);
+        return ensureSlot(client, {
+          ...this.options,
+          ...(this.options.startLsn !== undefined ? { resumeFrom: this.options.startLsn } : {}),
+        });
       });
     } catch (error) {
       throw classifyPgError(error, this.options.url);
@@ -147,8 +115,7 @@ export class PostgresSource implements Source {
 
   /** The server's current WAL position (on a standby, what it has replayed). */
   async serverLsn(): Promise<Lsn> {
-    const client = await this.catalogClient();
-    const result = await client.query<{ lsn: string }>(
+    const result = await this.catalog.query<{ lsn: string }>(
       'select (case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end)::text as lsn',
     );
     return parseLsn(result.rows[0]!.lsn);
@@ -156,17 +123,20 @@ export class PostgresSource implements Source {
 
   /** The slot as the server sees it: what it retains and how far behind we are, in bytes. */
   async slotState(): Promise<SlotState | null> {
-    return querySlotState(await this.catalogClient(), this.options.slot);
+    return this.catalog.use((client) => querySlotState(client, this.options.slot));
   }
 
   /** The database name, for the records' `source.db`. */
   async database(): Promise<string> {
-    const client = await this.catalogClient();
-    return (await client.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
+    return (await this.catalog.query<{ db: string }>('select current_database() as db')).rows[0]!.db;
   }
 
   acknowledge(lsn: Lsn): void {
     if (lsn > this.acknowledged) this.acknowledged = lsn;
+  }
+
+  interrupt(error: unknown): void {
+    this.interruptStream?.(error);
   }
 
   async start(handler: SourceHandler, signal?: AbortSignal): Promise<void> {
@@ -206,6 +176,12 @@ export class PostgresSource implements Source {
           },
         );
       } catch (raw) {
+        if (raw instanceof DiskFullError) {
+          if (this.stopping) break;
+          await this.waitForDiskSpace(raw);
+          attempt = 0;
+          continue;
+        }
         const error = classifyPgError(raw, this.options.url);
         if (this.stopping) break;
         // A dropped or invalidated slot also ends the stream: name it rather than retry forever.
@@ -240,6 +216,35 @@ export class PostgresSource implements Source {
     }
   }
 
+  /**
+   * A full disk is not a lost connection: the stream is closed (the slot keeps every change from
+   * the last acknowledged position), no reconnect is tried until the log's disk has space again,
+   * then streaming resumes from the durable position, as after a restart.
+   */
+  private async waitForDiskSpace(error: DiskFullError): Promise<void> {
+    this.stats.diskFull = {
+      since: new Date().toISOString(),
+      freeBytes: error.freeBytes,
+      neededBytes: error.neededBytes,
+    };
+    this.options.logger.error(
+      { err: error, freeBytes: error.freeBytes, neededBytes: error.neededBytes },
+      'event log disk full: appending stopped, waiting for free space',
+    );
+    await this.closeConnections();
+    const abort = new AbortController();
+    this.wake = () => abort.abort();
+    try {
+      await error.spaceReturned(abort.signal);
+      this.options.logger.warn('event log disk has space again: resuming capture');
+    } catch {
+      // stopping
+    } finally {
+      this.wake = undefined;
+      this.stats.diskFull = null;
+    }
+  }
+
   /** SLOT_LOST when the slot is gone or invalidated; undefined when it is fine or unknowable. */
   private async slotLost(): Promise<TributaryError | undefined> {
     try {
@@ -267,7 +272,10 @@ export class PostgresSource implements Source {
     const client = new pg.Client({
       connectionString: this.options.url,
       replication: 'database',
-      options: SESSION_SETTINGS,
+      options:
+        this.options.walSenderTimeoutMs === undefined
+          ? SESSION_SETTINGS
+          : `${SESSION_SETTINGS} -c wal_sender_timeout=${Math.round(this.options.walSenderTimeoutMs)}`,
     } as pg.ClientConfig);
     this.replication = client;
     let stream: ReplicationStream | undefined;
@@ -277,9 +285,14 @@ export class PostgresSource implements Source {
       client.once('end', () => reject(new Error('Connection terminated while connecting')));
       client.connect().then(() => resolve(), reject);
     });
-    let queue: Buffer[] = [];
+    const queue = new CopyDataQueue(() => stream?.socket);
     let failure: unknown;
     let first = true;
+    this.interruptStream = (error) => {
+      if (failure) return;
+      failure = error;
+      stream?.abort(error as Error);
+    };
 
     const process = async (chunks: Buffer[], messages: SourceMessage[]) => {
       for (const chunk of chunks) {
@@ -316,10 +329,9 @@ export class PostgresSource implements Source {
       const socket = stream?.socket;
       socket?.pause();
       try {
+        await this.slotHeld;
         while (queue.length > 0 && !failure) {
-          const chunks = queue;
-          queue = [];
-          await process(chunks, []);
+          await process(queue.take(), []);
         }
       } catch (error) {
         failure = error;
@@ -346,6 +358,13 @@ export class PostgresSource implements Source {
     // `connected` means streaming: the server accepted START_REPLICATION.
     (client as unknown as { connection: NodeJS.EventEmitter }).connection.once('replicationStart', () => {
       this.stats.connected = true;
+      if (this.options.onSlotHeld && !this.slotHeldDone) {
+        // Until it succeeds, every stream calls it again; its failure ends this stream.
+        this.slotHeld = this.options.onSlotHeld().then(() => {
+          this.slotHeldDone = true;
+        });
+        this.slotHeld.catch((error: unknown) => stream?.abort(error as Error));
+      }
       onStarted();
     });
     client.query(stream as unknown as pg.QueryConfig);
@@ -366,6 +385,7 @@ export class PostgresSource implements Source {
       throw failure ?? error;
     } finally {
       clearInterval(timer);
+      this.interruptStream = undefined;
       this.stats.connected = false;
     }
   }
@@ -377,9 +397,10 @@ export class PostgresSource implements Source {
   ): Promise<void> {
     if (message.kind === 'relation') {
       await this.types.resolve(message.relation.columns.map((c) => c.typeOid));
-      const client = await this.catalogClient();
-      const relation = decoder.addRelation(await withPrimaryKey(client, message.relation));
-      const details = await readColumnDetails(client, relation);
+      const relation = decoder.addRelation(
+        await this.catalog.use((client) => withPrimaryKey(client, message.relation)),
+      );
+      const details = await this.catalog.use((client) => readColumnDetails(client, relation));
       this.heldSchemas.push({ kind: 'schema', relation, lsn: 0n, details });
     } else if (message.kind !== 'ignored') {
       // A Relation message has no LSN of its own: it takes that of the change it precedes.
@@ -404,7 +425,10 @@ export class PostgresSource implements Source {
     const now = Date.now();
     const lsn = this.confirmable();
     const interval = this.options.statusIntervalMs ?? 1000;
-    if (!force && lsn === this.stats.confirmedLsn && now - this.lastStatusAt < 10_000) return;
+    // Unchanged positions are still reported, well within a wal_sender_timeout we set: a capture
+    // waiting on its log (socket paused, keepalive requests unread) must not lose its slot.
+    const idleMs = Math.min(10_000, (this.options.walSenderTimeoutMs ?? Number.POSITIVE_INFINITY) / 4);
+    if (!force && lsn === this.stats.confirmedLsn && now - this.lastStatusAt < idleMs) return;
     if (!force && now - this.lastStatusAt < interval && this.lastStatusAt !== 0) return;
     if (!this.stream) return;
     this.stream.send(standbyStatusUpdate(lsn, this.clock()));
@@ -446,9 +470,5 @@ export class PostgresSource implements Source {
     this.replication = undefined;
     this.stream = undefined;
     if (client) await client.end().catch(() => undefined);
-  }
-
-  private catalogClient(): Promise<pg.Client> {
-    return this.catalog.get();
   }
 }

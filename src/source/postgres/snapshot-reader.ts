@@ -62,8 +62,6 @@ export class SnapshotReader {
   private readonly types: TypeRegistry;
   /** First size of a chunk's buffer; later chunks start at their predecessor's size, with room. */
   private sizeHint = 1 << 20;
-  /** Settles when the last statement asked through `exclusive` is done. */
-  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(url: string) {
     this.client = new LazyClient({
@@ -72,11 +70,15 @@ export class SnapshotReader {
       options: SESSION_SETTINGS,
       types: RAW_TEXT,
     });
-    this.types = new TypeRegistry((sql, params) => this.connection().then((c) => c.query(sql, params)));
+    this.types = new TypeRegistry((sql, params) => this.client.query(sql, params));
   }
 
-  connection(): Promise<pg.Client> {
-    return this.client.get();
+  /** One statement on the reader's connection, in turn with its others (see LazyClient). */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.client.query<R>(sql, values);
   }
 
   close(): Promise<void> {
@@ -85,8 +87,7 @@ export class SnapshotReader {
 
   /** Tables of a publication, as PostgreSQL lists them. */
   async publicationTables(publication: string): Promise<TableName[]> {
-    const client = await this.connection();
-    const result = await client.query<{ schemaname: string; tablename: string }>(
+    const result = await this.client.query<{ schemaname: string; tablename: string }>(
       'select schemaname, tablename from pg_publication_tables where pubname = $1 order by 1, 2',
       [publication],
     );
@@ -99,8 +100,7 @@ export class SnapshotReader {
    * records are keyed. A missing table is SNAPSHOT_TABLE_MISSING.
    */
   async describe(name: TableName): Promise<SnapshotTable> {
-    const client = await this.connection();
-    const found = await client.query<{
+    const found = await this.client.query<{
       oid: string;
       relreplident: string;
       reltuples: string;
@@ -125,7 +125,7 @@ export class SnapshotReader {
       });
     }
     const oid = Number(row.oid);
-    const columns = await client.query<{ name: string; type: string; typmod: string; key: string }>(
+    const columns = await this.client.query<{ name: string; type: string; typmod: string; key: string }>(
       `select a.attname as name, a.atttypid as type, a.atttypmod as typmod,
               coalesce((select a.attnum = any(i.indkey) from pg_index i
                         where i.indrelid = a.attrelid
@@ -166,9 +166,8 @@ export class SnapshotReader {
 
   /** Checks that a condition is valid SQL for the table (without reading it). */
   async checkCondition(table: SnapshotTable, condition: string): Promise<void> {
-    const client = await this.connection();
     try {
-      await client.query(`explain select 1 from ${qualified(table.name)} where (${condition})`);
+      await this.client.query(`explain select 1 from ${qualified(table.name)} where (${condition})`);
     } catch (cause) {
       throw new SourceSetupError(
         'SNAPSHOT_CONDITION_INVALID',
@@ -179,13 +178,11 @@ export class SnapshotReader {
   }
 
   /**
-   * Runs `work` once the statements asked for before it are done: watermarks and chunk reads are
-   * asked for ahead (see SnapshotWorkers) and must reach the server in that order, one at a time.
+   * Watermarks and chunk reads are asked for ahead (see SnapshotWorkers) and must reach the
+   * server in that order, one at a time: the connection's queue (LazyClient) keeps that order.
    */
   private exclusive<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-    const run = this.turn.then(async () => work(await this.connection()));
-    this.turn = run.catch(() => undefined);
-    return run;
+    return this.client.use(work);
   }
 
   /**

@@ -41,10 +41,6 @@ export class ToastFetcher {
     return this.client.close();
   }
 
-  private connection(): Promise<pg.Client> {
-    return this.client.get();
-  }
-
   /** Replaces, in place, the change events of `messages` that miss a value. */
   async fill(messages: SourceMessage[]): Promise<void> {
     let wanted: Map<Relation, number[]> | undefined;
@@ -61,13 +57,18 @@ export class ToastFetcher {
     if (!wanted) return;
     for (const [relation, positions] of wanted) {
       for (let start = 0; start < positions.length; start += KEYS_PER_QUERY) {
-        await this.fillTable(relation, messages, positions.slice(start, start + KEYS_PER_QUERY));
+        const slice = positions.slice(start, start + KEYS_PER_QUERY);
+        await this.client.use((client) => this.fillTable(client, relation, messages, slice));
       }
     }
   }
 
-  private async fillTable(relation: Relation, messages: SourceMessage[], positions: number[]): Promise<void> {
-    const client = await this.connection();
+  private async fillTable(
+    client: pg.Client,
+    relation: Relation,
+    messages: SourceMessage[],
+    positions: number[],
+  ): Promise<void> {
     const plan = await this.plan(client, relation);
     const events = positions.map((i) => (messages[i] as { event: ChangeEvent }).event);
     const missing = new Set<number>();

@@ -1,6 +1,7 @@
-import type { ConsumerSummary, SupervisorControl } from '../server/control-plane-deps.ts';
-import type { ConsumerStatus } from './control-store.ts';
-import type { Supervisor } from './supervisor.ts';
+import type { ConsumerStatus } from '../consumers/control-store.ts';
+import { idleReplicasNote } from '../consumers/partition-assignment.ts';
+import type { Supervisor } from '../consumers/supervisor.ts';
+import type { ConsumerSummary, SupervisorControl } from './control-plane-deps.ts';
 
 /** The supervisor as the HTTP API drives it (in-process): summaries, and changes that return `false` for an unknown name. */
 export function supervisorControl(supervisor: Supervisor): SupervisorControl {
@@ -12,7 +13,11 @@ export function supervisorControl(supervisor: Supervisor): SupervisorControl {
   };
   return {
     list: async () => supervisor.api.list().map(summary),
-    scale: (name, replicas) => act(name, () => supervisor.api.scale(name, replicas)),
+    scale: async (name, replicas) => {
+      if (!(await act(name, () => supervisor.api.scale(name, replicas)))) return false;
+      const note = idleReplicasNote(name, replicas, supervisor.api.status(name)?.partitions ?? 0);
+      return note ? { note } : {};
+    },
     pause: (name) => act(name, () => supervisor.api.pause(name)),
     resume: (name) => act(name, () => supervisor.api.resume(name)),
     restart: (name) => act(name, () => supervisor.api.restart(name)),
@@ -25,10 +30,11 @@ function summary(s: ConsumerStatus): ConsumerSummary {
     name: s.name,
     group: s.group ?? s.name,
     topics: s.topics,
-    state: s.crashLooping ? 'crash-loop' : s.state,
+    state: s.state,
     replicas: { desired: s.replicas.desired, running: s.replicas.ready },
     restarts: s.restarts,
     crashLooping: s.crashLooping,
+    failure: s.failure ? { ...s.failure, at: new Date(s.failure.at).toISOString() } : null,
     lastError: s.lastError
       ? { message: s.lastError.message, at: new Date(s.lastError.at).toISOString() }
       : null,
@@ -37,5 +43,7 @@ function summary(s: ConsumerStatus): ConsumerSummary {
     processed: s.processed,
     failed: s.failed,
     deadLettered: s.deadLettered,
+    counters: s.counters,
+    warnings: s.warnings ?? [],
   };
 }

@@ -1,0 +1,216 @@
+/**
+ * The lake sink's throughput, query times, compaction and memory, in one process.
+ *
+ *   npx tsx bench/lake.ts [--orders 1000000] [--batch 50000] [--updates 0.2]
+ *
+ * 1. changes/s into bronze + silver: `--orders` inserts of an orders-like table then
+ *    `--updates` × as many updates, as Debezium records (JSON text parsed on access, as the
+ *    worker hands them), through the lake's transactional target, one commit (snapshot + offsets)
+ *    per `--batch` records (a commit every few seconds or less). Timed from the first transaction to
+ *    the last commit; files are fsynced.
+ * 2. baseline: DuckDB's own `COPY (SELECT * FROM read_json(<the same records as NDJSON>)) TO
+ *    'x.parquet'` in the same run (parsing the same JSON text, writing one Parquet file); ratio.
+ * 3. silver count/aggregate and the gold models' query time over the result, before and after
+ *    compaction, and the files before/after.
+ *    Also what one copy-on-write commit would cost at that size (rewriting silver), against the
+ *    mean merge-on-read commit (the batch's delta files).
+ * 4. peak RSS of the process (the sink's DuckDB runs in it), sampled every 50 ms.
+ */
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
+import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
+import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
+import { compact } from '../src/sinks/lake/lake-maintenance.ts';
+import { queryLake } from '../src/sinks/lake/lake-query.ts';
+import { LAKE_OPTIONS } from '../src/sinks/lake/lake-sink.ts';
+import { LakeTarget, type LakeTx } from '../src/sinks/lake/lake-target.ts';
+
+const { values } = parseArgs({
+  options: {
+    orders: { type: 'string', default: '1000000' },
+    batch: { type: 'string', default: '50000' },
+    updates: { type: 'string', default: '0.2' },
+  },
+});
+const orders = Number(values.orders);
+const batch = Number(values.batch);
+const updates = Math.round(orders * Number(values.updates));
+
+let peak = 0;
+const sampler = setInterval(() => {
+  peak = Math.max(peak, process.memoryUsage().rss);
+}, 50);
+
+function envelope(i: number, id: number, op: 'c' | 'u'): string {
+  const row = {
+    id,
+    customer_id: id % 5000,
+    total_amount: `${(id % 997) + 0.5}`,
+    status: op === 'c' ? 'pending' : 'paid',
+    created_at: 1_767_323_045_123_456 + id * 1_000_000,
+    updated_at: 1_767_323_045_123_456 + i * 1000,
+  };
+  return JSON.stringify({
+    before: null,
+    after: row,
+    source: {
+      version: '0.1.0',
+      connector: 'postgresql',
+      name: 'bench',
+      ts_ms: 1_767_323_045_123,
+      ts_us: 1_767_323_045_123_456 + i,
+      snapshot: 'false',
+      db: 'shop',
+      schema: 'public',
+      table: 'orders',
+      txId: 1000 + i,
+      lsn: 100_000 + i * 64,
+      xmin: null,
+    },
+    transaction: { id: `${1000 + i}:${100_000 + i * 64}`, total_order: 1, data_collection_order: 1 },
+    op,
+    ts_ms: 1_767_323_045_200,
+  });
+}
+
+/**
+ * A record as the worker hands it (value parsed from its text on access; the text readable). The
+ * text is decoded from UTF-8 as the log reader's is: a flat string. (`JSON.stringify` returns a
+ * rope, which the first read flattens: a cost the worker never pays, charged to the lake before.)
+ */
+function record(i: number): ConsumerRecord<unknown> & { text: string } {
+  const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+  const text = Buffer.from(envelope(i, id, i < orders ? 'c' : 'u')).toString('utf8');
+  const r = consumerRecord({
+    topic: 'bench.public.orders',
+    partition: 0,
+    offset: i,
+    key: `{"id":${id}}`,
+    value: text,
+    headers: {},
+    timestamp: 1_767_323_045_123,
+  });
+  return Object.assign(r, { text });
+}
+
+const total = orders + updates;
+const root = mkdtempSync(join(tmpdir(), 'lake-bench-'));
+try {
+  const options = LAKE_OPTIONS.parse({
+    compactFiles: 100_000,
+    modelsRefreshChanges: 1e9,
+    modelsRefreshSeconds: 1e6,
+  });
+  const target = new LakeTarget(root, options);
+  const session = await target.open();
+  // Records are made before the clock starts (the log's read is not the lake's cost).
+  const all = Array.from({ length: total }, (_, i) => record(i));
+  const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  let commits = 0;
+  for (let from = 0; from < total; from += batch) {
+    const slice = all.slice(from, from + batch);
+    await session.transaction(
+      'bench',
+      [{ topic: 'bench.public.orders', partition: 0, offset: from + slice.length }],
+      async (tx) => {
+        (tx as LakeTx).add(slice);
+      },
+    );
+    commits++;
+  }
+  const lakeSeconds = (performance.now() - started) / 1000;
+  const lakeCpu = process.cpuUsage(cpu0);
+  await session.close();
+
+  // Baseline: DuckDB parses the same JSON text and writes one Parquet file.
+  const ndjson = join(root, 'records.ndjson');
+  writeFileSync(ndjson, '');
+  for (let i = 0; i < all.length; i += 100_000) {
+    appendFileSync(
+      ndjson,
+      `${all
+        .slice(i, i + 100_000)
+        .map((r) => r.text)
+        .join('\n')}\n`,
+    );
+  }
+  all.length = 0;
+  const duck = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const c = await duck.connect();
+  const t0 = performance.now();
+  const cpu1 = process.cpuUsage();
+  await c.run(
+    `COPY (SELECT * FROM read_json('${ndjson}', format = 'newline_delimited')) TO '${join(root, 'x.parquet')}' (FORMAT parquet)`,
+  );
+  const copySeconds = (performance.now() - t0) / 1000;
+  const copyCpu = process.cpuUsage(cpu1);
+  const cpuSeconds = (u: NodeJS.CpuUsage) => +((u.user + u.system) / 1e6).toFixed(2);
+  c.closeSync();
+  duck.closeSync();
+
+  const catalog = new LakeCatalog(join(root, 'catalog.db'));
+  const filesBefore = catalog.files(catalog.currentSnapshot()).length;
+  const time = async (sql: string) => {
+    const t = performance.now();
+    const r = await queryLake(root, sql);
+    return { ms: Math.round(performance.now() - t), rows: r.rows };
+  };
+  const AGG =
+    'SELECT count(*), sum(total_amount::DECIMAL(18,2)), count(DISTINCT customer_id) FROM silver.orders';
+  const GOLD = `SELECT customer_id, count(*) AS orders, sum(total_amount::DECIMAL(18,2)) AS ltv FROM silver.orders GROUP BY 1 ORDER BY ltv DESC LIMIT 10`;
+  const silverBefore = await time(AGG);
+  // What one copy-on-write commit would cost: rewriting the table's whole current state.
+  const cow = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const cowConn = await cow.connect();
+  const { createLakeViews } = await import('../src/sinks/lake/lake-views.ts');
+  await createLakeViews(cowConn, catalog, root, { snapshot: catalog.currentSnapshot() });
+  const tw = performance.now();
+  await cowConn.run(`COPY (SELECT * FROM silver.orders) TO '${join(root, 'cow.parquet')}' (FORMAT parquet)`);
+  const cowMs = Math.round(performance.now() - tw);
+  cowConn.closeSync();
+  cow.closeSync();
+  const goldBefore = await time(GOLD);
+  const inst = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const conn = await inst.connect();
+  const tc = performance.now();
+  await compact(conn, catalog, root, { minFiles: 1 });
+  const compactSeconds = (performance.now() - tc) / 1000;
+  conn.closeSync();
+  inst.closeSync();
+  const filesAfter = catalog.files(catalog.currentSnapshot()).length;
+  catalog.close();
+  const silverAfter = await time(AGG);
+  const goldAfter = await time(GOLD);
+  clearInterval(sampler);
+  const rate = total / lakeSeconds;
+  const copyRate = total / copySeconds;
+  const out = {
+    changes: total,
+    batch,
+    commits,
+    lakeSeconds: +lakeSeconds.toFixed(2),
+    changesPerSecond: Math.round(rate),
+    duckdbCopySeconds: +copySeconds.toFixed(2),
+    duckdbCopyRowsPerSecond: Math.round(copyRate),
+    ratio: +(rate / copyRate).toFixed(2),
+    // On a shared machine wall time depends on the load: the CPU seconds each side used.
+    lakeCpuSeconds: cpuSeconds(lakeCpu),
+    duckdbCopyCpuSeconds: cpuSeconds(copyCpu),
+    silverAggregateMs: { beforeCompaction: silverBefore.ms, afterCompaction: silverAfter.ms },
+    copyOnWriteCommitMs: cowMs,
+    mergeOnReadCommitMs: Math.round((lakeSeconds * 1000) / commits),
+    silverRows: String(silverBefore.rows[0]?.[0]),
+    goldQueryMs: { beforeCompaction: goldBefore.ms, afterCompaction: goldAfter.ms },
+    files: { beforeCompaction: filesBefore, afterCompaction: filesAfter },
+    compactionSeconds: +compactSeconds.toFixed(2),
+    peakRssMb: Math.round(peak / 1048576),
+  };
+  console.log(JSON.stringify(out, null, 2));
+} finally {
+  rmSync(root, { recursive: true, force: true });
+}
