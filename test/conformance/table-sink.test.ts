@@ -79,24 +79,26 @@ sinkConformance(
 );
 
 describe('table sink on PostgreSQL: every kind of target column', () => {
-  it('writes arrays, box, bytea, times, json, enums, domains, char(n), bit(n) and bounded types exactly, and NULLs', async () => {
+  it('writes arrays (box[] too), box, bytea, times, json, enums, domains, char(n), bit(n) and bounded types exactly, and NULLs', async () => {
     const db = await createDatabase(18, 'sink');
     dbs.push(db);
     await db.query(`create type mood as enum ('sad', 'ok')`);
     await db.query('create domain posint as integer check (value > 0)');
     await db.query(`create table kinds (id integer primary key, tags text[], nums int[], b box, raw bytea, t time,
       d date, ts timestamp, tz timestamptz, j json, jb jsonb, v varchar(5), c char(3), m mood, p posint,
-      f float8, ok boolean, iv interval, n numeric(30, 2), big int8, bits bit(3), pairs char(2)[], _tributary_lsn bigint)`);
+      f float8, ok boolean, iv interval, n numeric(30, 2), big int8, bits bit(3), pairs char(2)[], boxes box[], _tributary_lsn bigint)`);
     const sink = (await tableSinkKind.create({ target: db.url, createTables: false }, env)) as Sink<unknown>;
     const session = await sink.target.open({ connections: 1 });
     const full =
       '{"id":1,"tags":["a","b \\"q\\" \\\\",null,"NULL",""],"nums":[[1,2],[3,null]],"b":"(1,2),(0,0)","raw":"AAEC/w==",' +
       '"t":45296000001,"d":-719528,"ts":1704164645123456,"tz":"2024-01-02T03:04:05.123456Z","j":"{\\"a\\": [1, 2]}",' +
       '"jb":"{\\"big\\": 12345678901234567890}","v":"abcde","c":"ab","m":"ok","p":7,"f":0.30000000000000004,' +
-      '"ok":true,"iv":"P0Y0M1DT0H0M-0.000001S","n":"12345678901234567890.12","big":9223372036854775807,"bits":"101","pairs":["ab","c"]}';
+      '"ok":true,"iv":"P0Y0M1DT0H0M-0.000001S","n":"12345678901234567890.12","big":9223372036854775807,"bits":"101","pairs":["ab","c"],' +
+      '"boxes":["(1,2),(0,0)",null,"(3,4),(1,1)"]}';
     const nulls =
       '{"id":2,"tags":null,"nums":null,"b":null,"raw":null,"t":null,"d":null,"ts":null,"tz":null,"j":null,"jb":null,' +
-      '"v":null,"c":null,"m":null,"p":null,"f":null,"ok":null,"iv":null,"n":null,"big":null,"bits":null,"pairs":null}';
+      '"v":null,"c":null,"m":null,"p":null,"f":null,"ok":null,"iv":null,"n":null,"big":null,"bits":null,"pairs":null,' +
+      '"boxes":null}';
     const record = (offset: number, id: number, after: string) => ({
       topic: 'shop.public.kinds',
       partition: 0,
@@ -110,7 +112,7 @@ describe('table sink on PostgreSQL: every kind of target column', () => {
       await applyBatch(session, sink, [record(0, 1, full), record(1, 2, nulls)]);
       const rows = await db.query(
         `select id, tags::text, nums::text, b::text, raw::text, t::text, d::text, ts::text, tz at time zone 'UTC' as tz,
-           j::text, jb::text, v, c, m::text, p, f::text, ok, iv::text, n::text, big::text, bits::text, pairs::text,
+           j::text, jb::text, v, c, m::text, p, f::text, ok, iv::text, n::text, big::text, bits::text, pairs::text, boxes::text,
            _tributary_lsn::text as lsn
          from kinds order by id`,
       );
@@ -138,6 +140,7 @@ describe('table sink on PostgreSQL: every kind of target column', () => {
           big: '9223372036854775807',
           bits: '101',
           pairs: '{ab,"c "}',
+          boxes: '{(1,2),(0,0);NULL;(3,4),(1,1)}',
           lsn: '1',
         },
         {
@@ -164,6 +167,7 @@ describe('table sink on PostgreSQL: every kind of target column', () => {
               'big',
               'bits',
               'pairs',
+              'boxes',
             ].map((c) => [c, null]),
           ),
           id: 2,

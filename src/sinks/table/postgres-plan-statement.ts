@@ -29,6 +29,8 @@ export interface Column {
    * commas (`box`): those go as `text[]` cast per element.
    */
   readonly typedArray: boolean;
+  /** What separates the elements of this column's array literals (`typdelim`: `;` for `box[]`). */
+  readonly delimiter: string;
 }
 
 export function quoteIdent(name: string): string {
@@ -83,7 +85,7 @@ export class PlanStatement {
     const arrays = names.map((name) => {
       const c = column(this.#columns, name, this.#table);
       const elements = new Array<string>(rows.length);
-      for (let i = 0; i < rows.length; i++) elements[i] = arrayElement(rows[i]![name], c.kind, name);
+      for (let i = 0; i < rows.length; i++) elements[i] = arrayElement(rows[i]![name], c, name);
       return `${this.#param(`{${elements.join(',')}}`)}::${c.typedArray ? `${c.type}[]` : 'text[]'}`;
     });
     const elements = lsns.map((lsn) => (lsn === null ? 'NULL' : String(Math.trunc(lsn))));
@@ -138,9 +140,9 @@ export class PlanStatement {
 const ESCAPED = /["\\]/;
 
 /** One element of a PostgreSQL array literal: the value's text, quoted, or `NULL`. */
-function arrayElement(value: unknown, kind: ValueKind, name: string): string {
-  if (kind === 'plain' && (typeof value === 'number' || typeof value === 'bigint')) return String(value);
-  const text = toPostgresText(value, kind, name);
+function arrayElement(value: unknown, c: Column, name: string): string {
+  if (c.kind === 'plain' && (typeof value === 'number' || typeof value === 'bigint')) return String(value);
+  const text = toPostgresText(value, c.kind, name, c.delimiter);
   if (text === null) return 'NULL';
   return ESCAPED.test(text) ? `"${text.replace(/["\\]/g, '\\$&')}"` : `"${text}"`;
 }

@@ -226,7 +226,12 @@ export class PostgresTableWriter {
     const columns = new Map<string, Column>();
     for (const r of result.rows) {
       const kind = postgresValueKind(r.typname, r.typcategory);
-      columns.set(r.attname, { type: r.type, kind, typedArray: kind !== 'array' && r.typdelim === ',' });
+      columns.set(r.attname, {
+        type: r.type,
+        kind,
+        typedArray: kind !== 'array' && r.typdelim === ',',
+        delimiter: r.typdelim,
+      });
     }
     if (cache && columns.size > 0) this.#catalog.set(table, columns);
     return columns;

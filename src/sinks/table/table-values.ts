@@ -53,8 +53,16 @@ export function sqliteDeclaredType(type: string): string {
   return 'TEXT';
 }
 
-/** Text for a PostgreSQL parameter (cast to the column's type in the statement). */
-export function toPostgresText(value: unknown, kind: ValueKind, column: string): string | null {
+/**
+ * Text for a PostgreSQL parameter (cast to the column's type in the statement). `delimiter`
+ * separates the elements of an array column's literal: the element type's (`;` for `box[]`).
+ */
+export function toPostgresText(
+  value: unknown,
+  kind: ValueKind,
+  column: string,
+  delimiter = ',',
+): string | null {
   if (value === null || value === undefined) return null;
   switch (kind) {
     case 'timestamp':
@@ -69,7 +77,7 @@ export function toPostgresText(value: unknown, kind: ValueKind, column: string):
     case 'bytea':
       return typeof value === 'string' ? `\\x${Buffer.from(value, 'base64').toString('hex')}` : String(value);
     case 'array':
-      return Array.isArray(value) ? arrayLiteral(value) : String(value);
+      return Array.isArray(value) ? arrayLiteral(value, delimiter) : String(value);
     case 'json':
       return typeof value === 'string' ? value : JSON.stringify(value, bigintJson);
     default:
@@ -205,15 +213,18 @@ function pad(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
-/** A PostgreSQL array literal: every element quoted (or NULL), nested arrays as sub-arrays. */
-export function arrayLiteral(values: readonly unknown[]): string {
+/**
+ * A PostgreSQL array literal: every element quoted (or NULL), nested arrays as sub-arrays, the
+ * elements separated by `delimiter` (the element type's `typdelim`: `;` for `box`, else `,`).
+ */
+export function arrayLiteral(values: readonly unknown[], delimiter = ','): string {
   const parts = values.map((v) => {
     if (v === null || v === undefined) return 'NULL';
-    if (Array.isArray(v)) return arrayLiteral(v);
+    if (Array.isArray(v)) return arrayLiteral(v, delimiter);
     const text = typeof v === 'object' ? JSON.stringify(v, bigintJson) : String(v);
     return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
   });
-  return `{${parts.join(',')}}`;
+  return `{${parts.join(delimiter)}}`;
 }
 
 /** The PostgreSQL type of a new column from its first value (numbers exact as `numeric`). */
