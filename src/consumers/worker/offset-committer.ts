@@ -16,6 +16,8 @@ export class OffsetCommitter {
   readonly #logger: Logger;
   readonly #partitions: () => Iterable<PartitionState>;
   #timer: NodeJS.Timeout | undefined;
+  /** `schedule` was called while a commit was being written: commit again once it is done. */
+  #again = false;
 
   constructor(
     store: ConsumerState,
@@ -29,13 +31,23 @@ export class OffsetCommitter {
     this.#partitions = partitions;
   }
 
-  /** Commits soon (a failed write is retried). */
+  /**
+   * Commits soon (a failed write is retried). Records finished while a commit is being written
+   * (an asynchronous store: NATS, a network round trip) are committed by another write after it:
+   * without that, the last records of a partition stayed uncommitted until its revocation (the
+   * group's lag stuck above 0 with nothing left to handle).
+   */
   schedule(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#timer !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#again = false;
     this.#timer = setTimeout(() => {
       void this.flush([...this.#partitions()]).then(
         () => {
           this.#timer = undefined;
+          if (this.#again) this.schedule();
         },
         (error: unknown) => {
           this.#logger.warn({ err: error }, 'cannot commit offsets; retrying');
