@@ -13,7 +13,7 @@ import { validateConsumerName } from '../consumers/discovery.ts';
 import { groupKeys, parseMemberKey } from '../consumers/nats/group-keys.ts';
 import { writeNatsControl } from '../consumers/nats/nats-consumer-control.ts';
 import { ConfigError } from '../core/errors.ts';
-import { listKeys } from '../log/nats/nats-kv-keys.ts';
+import { listEntries } from '../log/nats/nats-kv-keys.ts';
 import { NatsLogBucket } from '../log/nats/nats-log-bucket.ts';
 import { natsLogRef } from '../log/open-event-log.ts';
 import { output } from './stdout-writer.ts';
@@ -78,9 +78,8 @@ export async function setPausedOnNats(name: string, paused: boolean, flags: Nats
 
 async function liveMembers(kv: KV, consumer: string, paused: boolean, since: number): Promise<Member[]> {
   const out: Member[] = [];
-  for (const key of await listKeys(kv, groupKeys.allMembers)) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== 'PUT' || Date.now() - entry.created.getTime() > STALE_MS) continue;
+  for (const entry of await listEntries(kv, groupKeys.allMembers)) {
+    if (Date.now() - entry.created.getTime() > STALE_MS) continue;
     const v = entry.json() as {
       consumer?: string;
       host?: string;
@@ -91,7 +90,12 @@ async function liveMembers(kv: KV, consumer: string, paused: boolean, since: num
     if (v.consumer !== consumer) continue;
     const acknowledged =
       entry.revision > since && v.paused === paused && (!paused || (v.partitions ?? []).length === 0);
-    out.push({ member: parseMemberKey(key).member, host: v.host ?? '?', pid: v.pid ?? 0, acknowledged });
+    out.push({
+      member: parseMemberKey(entry.key).member,
+      host: v.host ?? '?',
+      pid: v.pid ?? 0,
+      acknowledged,
+    });
   }
   return out;
 }

@@ -3,20 +3,13 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NatsEventLog } from '../../src/log/nats/nats-event-log.ts';
 import { tempDirs, waitFor } from '../support/capture-harness.ts';
-import { cli, startCli } from '../support/cli.ts';
+import { cleanCliEnv, cli, startCli } from '../support/cli.ts';
 import { natsSuite } from '../support/nats-suite.ts';
 
 const LOG_NAME = 'natsbacklog';
 const TOPIC = 'blog.public.items';
 const RECORDS = 40_000;
-const ENV: NodeJS.ProcessEnv = {
-  DATABASE_URL: '',
-  TRIBUTARY_DATA_DIR: '',
-  TRIBUTARY_SLOT: '',
-  TRIBUTARY_CONSUMERS_DIR: '',
-  TRIBUTARY_HTTP_PORT: '0',
-  TRIBUTARY_NATS_LOG_NAME: LOG_NAME,
-};
+const ENV = cleanCliEnv({ TRIBUTARY_NATS_LOG_NAME: LOG_NAME });
 const dirs = tempDirs('nats-backlog-');
 
 /**

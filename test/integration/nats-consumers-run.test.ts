@@ -5,20 +5,13 @@ import { NatsEventLog } from '../../src/log/nats/nats-event-log.ts';
 import { listKeys } from '../../src/log/nats/nats-kv-keys.ts';
 import { NatsLogBucket } from '../../src/log/nats/nats-log-bucket.ts';
 import { recordCount, tempDirs, waitFor } from '../support/capture-harness.ts';
-import { type CliProcess, cli, startCli } from '../support/cli.ts';
+import { type CliProcess, cleanCliEnv, cli, startCli } from '../support/cli.ts';
 import { natsMirrorSuite, startMirrorCapture, writeMirrorConsumer } from '../support/nats-mirror.ts';
 
 const LOG_NAME = 'natsgroup';
 const TOPIC = 'grp.public.src';
 const PARTITIONS = 4;
-const ENV: NodeJS.ProcessEnv = {
-  DATABASE_URL: '',
-  TRIBUTARY_DATA_DIR: '',
-  TRIBUTARY_SLOT: '',
-  TRIBUTARY_CONSUMERS_DIR: '',
-  TRIBUTARY_HTTP_PORT: '0',
-  TRIBUTARY_NATS_LOG_NAME: LOG_NAME,
-};
+const ENV = cleanCliEnv({ TRIBUTARY_NATS_LOG_NAME: LOG_NAME });
 const dirs = tempDirs('nats-group-');
 
 /** Owner (member id) of each partition of the group, from the log's bucket. */

@@ -2,18 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsEventLog } from '../../src/log/nats/nats-event-log.ts';
 import { distinctOffsets, handled, writeConsumer } from '../fixtures/consumers/supervisor-fixtures.ts';
 import { readTopic, tempDirs, waitFor } from '../support/capture-harness.ts';
-import { type CliProcess, cli, startCli } from '../support/cli.ts';
+import { type CliProcess, cleanCliEnv, cli, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 import { NatsCluster } from '../support/nats-cluster.ts';
 
-const ENV: NodeJS.ProcessEnv = {
-  DATABASE_URL: '',
-  TRIBUTARY_DATA_DIR: '',
-  TRIBUTARY_SLOT: '',
-  TRIBUTARY_CONSUMERS_DIR: '',
-  TRIBUTARY_HTTP_PORT: '0',
-  TRIBUTARY_NATS_LOG_NAME: 'natsrun',
-};
+const ENV = cleanCliEnv({ TRIBUTARY_NATS_LOG_NAME: 'natsrun' });
 const dirs = tempDirs('nats-run-');
 
 /** `run --log nats://...`: capture, consumers and the CLI's readers all use the NATS log. */

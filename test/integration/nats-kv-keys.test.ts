@@ -34,3 +34,40 @@ it('lists each key of a NATS KV bucket once while a writer rewrites them', async
     await cluster.stop();
   }
 }, 60_000);
+
+/**
+ * A listing is a snapshot of the bucket: it ends while writers keep rewriting its keys, and leaves
+ * out deleted keys. (`KV.keys()` delivered until nothing was pending: under steady commits and
+ * heartbeats a group's offsets or members took tens of seconds to list, and `lag` with them.)
+ */
+it('lists the live keys of a bucket at once while several writers keep rewriting them', async () => {
+  const cluster = await NatsCluster.start();
+  const nc = await connect({ servers: [...cluster.urls] });
+  try {
+    const kv = await new Kvm(nc).create('busy', { history: 1, replicas: 3 });
+    const all = Array.from({ length: 50 }, (_, i) => `o.g.t.${i}`);
+    for (const key of all) await kv.put(key, '0');
+    await kv.put('o.g.t.gone', '0');
+    await kv.delete('o.g.t.gone');
+    let stop = false;
+    let writes = 0;
+    const writers = Array.from({ length: 6 }, async (_, w) => {
+      for (let i = w; !stop; i += 6) {
+        await kv.put(all[i % all.length]!, String(i));
+        writes++;
+      }
+    });
+    try {
+      const before = writes;
+      for (let run = 0; run < 5; run++) expect((await listKeys(kv, 'o.g.>')).sort()).toEqual([...all].sort());
+      // The writers were busy all along (the listings did not wait for a quiet moment).
+      expect(writes - before).toBeGreaterThan(50);
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+  } finally {
+    await nc.close();
+    await cluster.stop();
+  }
+}, 60_000);

@@ -15,6 +15,21 @@ const NO_CONSUMERS = join(tmpdir(), 'tributary-test-no-consumers');
 mkdirSync(NO_CONSUMERS, { recursive: true });
 const TEST_ENV: NodeJS.ProcessEnv = { TRIBUTARY_CONSUMERS_DIR: NO_CONSUMERS, TRIBUTARY_HTTP_PORT: '0' };
 
+/**
+ * An environment for a CLI process that takes nothing from the developer's shell (source, data
+ * directory, slot, consumers folder: all empty; an ephemeral HTTP port), plus `extra`.
+ */
+export function cleanCliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: '',
+    TRIBUTARY_DATA_DIR: '',
+    TRIBUTARY_SLOT: '',
+    TRIBUTARY_CONSUMERS_DIR: '',
+    TRIBUTARY_HTTP_PORT: '0',
+    ...extra,
+  };
+}
+
 export interface CliResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;

@@ -23,7 +23,7 @@
  */
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
-import { listKeys } from '../../log/nats/nats-kv-keys.ts';
+import { listEntries } from '../../log/nats/nats-kv-keys.ts';
 import { unavailable } from '../../log/nats/nats-setup.ts';
 import { assignPartitions, type PartitionKey, parsePartitionKey } from '../partition-assignment.ts';
 import {
@@ -186,9 +186,8 @@ export class GroupCoordinator {
   async #memberRevisions(): Promise<Map<string, number>> {
     const revisions = new Map<string, number>();
     try {
-      for (const key of await listKeys(this.#o.kv, groupKeys.members(this.#o.group))) {
-        const entry = await this.#o.kv.get(key);
-        if (entry && entry.operation === 'PUT') revisions.set(parseMemberKey(key).member, entry.revision);
+      for (const entry of await listEntries(this.#o.kv, groupKeys.members(this.#o.group))) {
+        revisions.set(parseMemberKey(entry.key).member, entry.revision);
       }
     } catch (error) {
       throw unavailable(`read the members of group ${this.#o.group}`, error);

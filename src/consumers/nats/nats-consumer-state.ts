@@ -10,7 +10,7 @@
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import type { PartitionOffset } from '../../core/record.ts';
-import { listKeys } from '../../log/nats/nats-kv-keys.ts';
+import { listEntries, listKeys } from '../../log/nats/nats-kv-keys.ts';
 import { unavailable } from '../../log/nats/nats-setup.ts';
 import type { ConsumerState } from '../consumer-state.ts';
 import type { DeadLetter, NewDeadLetter } from '../consumer-store.ts';
@@ -75,10 +75,14 @@ export class NatsConsumerState implements ConsumerState {
 
   async committed(group: string): Promise<readonly PartitionOffset[]> {
     const out: PartitionOffset[] = [];
-    for (const key of await this.#keys(groupKeys.offsets(group))) {
-      const entry = await this.#get(key);
-      if (!entry) continue;
-      const { topic, partition } = parseOffsetKey(key);
+    let entries: KvEntry[];
+    try {
+      entries = await listEntries(this.#kv, groupKeys.offsets(group));
+    } catch (error) {
+      throw unavailable(`list ${groupKeys.offsets(group)}`, error);
+    }
+    for (const entry of entries) {
+      const { topic, partition } = parseOffsetKey(entry.key);
       out.push({ topic, partition, offset: parsePartitionEntry(entry.string()).offset });
     }
     return out;
@@ -153,9 +157,7 @@ export class NatsConsumerState implements ConsumerState {
 /** Every dead letter stored in the bucket (any group), for `tributary dlq list --log nats://`. */
 export async function listNatsDeadLetters(kv: KV): Promise<DeadLetter[]> {
   const letters: DeadLetter[] = [];
-  for (const key of await listKeys(kv, groupKeys.allDeadLetters)) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== 'PUT') continue;
+  for (const entry of await listEntries(kv, groupKeys.allDeadLetters)) {
     const value = entry.json() as DeadLetter & { id?: number };
     letters.push({ ...value, id: value.id ?? entry.revision });
   }

@@ -5,7 +5,7 @@
  */
 import type { KV } from '@nats-io/kv';
 import type { EventLog } from '../../core/event-log.ts';
-import { listKeys } from '../../log/nats/nats-kv-keys.ts';
+import { listEntries, listKeys } from '../../log/nats/nats-kv-keys.ts';
 import { groupKeys, parseMemberKey, parseOffsetKey } from './group-keys.ts';
 import { readNatsControl } from './nats-consumer-control.ts';
 
@@ -45,10 +45,8 @@ export async function natsConsumerStatuses(
   const now = options.now ?? Date.now();
   const staleMs = options.staleMs ?? 10_000;
   const byGroup = new Map<string, NatsMemberStatus[]>();
-  for (const key of await listKeys(kv, groupKeys.allMembers)) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== 'PUT') continue;
-    const { group, member } = parseMemberKey(key);
+  for (const entry of await listEntries(kv, groupKeys.allMembers)) {
+    const { group, member } = parseMemberKey(entry.key);
     const v = entry.json() as Omit<NatsMemberStatus, 'member' | 'updatedAt' | 'alive'>;
     const updatedAt = entry.created.getTime();
     const list = byGroup.get(group) ?? [];

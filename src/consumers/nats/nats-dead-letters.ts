@@ -6,7 +6,7 @@
  * the second sees `false` (it changed meanwhile) and reports it.
  */
 import type { KV } from '@nats-io/kv';
-import { listKeys } from '../../log/nats/nats-kv-keys.ts';
+import { listEntries } from '../../log/nats/nats-kv-keys.ts';
 import { unavailable } from '../../log/nats/nats-setup.ts';
 import type { DeadLetter, DeadLetterStatus } from '../consumer-store.ts';
 import { groupKeys } from './group-keys.ts';
@@ -26,9 +26,8 @@ export async function natsDeadLetters(
 ): Promise<NatsDeadLetter[]> {
   const out: NatsDeadLetter[] = [];
   try {
-    for (const key of await listKeys(kv, groupKeys.allDeadLetters)) {
-      const entry = await kv.get(key);
-      if (entry?.operation !== 'PUT') continue;
+    for (const entry of await listEntries(kv, groupKeys.allDeadLetters)) {
+      const key = entry.key;
       const value = entry.json() as DeadLetter & { id?: number };
       // The id is the revision that created the entry (added by a second write, which may be lost).
       const letter = { ...value, id: value.id ?? entry.revision };

@@ -1,12 +1,12 @@
 import { type JetStreamClient, jetstream } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { LogError } from '../../core/errors.ts';
 import type { Checkpoint, EventLog, PartitionInfo, PartitionLag, TopicInfo } from '../../core/event-log.ts';
 import type { AppendItem, PartitionOffset, StoredRecord } from '../../core/record.ts';
 import { checkReadArguments } from '../append-items.ts';
 import { NatsAppender } from './nats-appender.ts';
-import { listKeys } from './nats-kv-keys.ts';
+import { listEntries } from './nats-kv-keys.ts';
 import { currentTerm, type LeaderTerm } from './nats-leadership.ts';
 import { LogNames, unescapeToken } from './nats-names.ts';
 import { NatsReader } from './nats-reader.ts';
@@ -260,13 +260,10 @@ export class NatsEventLog implements EventLog {
     this.#open('list the topics of');
     const reader = this.#reader;
     if (reader === undefined || this.#kv === undefined) return [];
-    const kv = this.#kv;
     const names: { topic: string; partitions: number }[] = [];
-    for (const key of await this.#keys('t.*')) {
-      const entry = await this.#patiently(() => kv.get(key), 'read the topics');
-      if (entry === null || entry.operation !== 'PUT') continue;
+    for (const entry of await this.#entries('t.*')) {
       names.push({
-        topic: unescapeToken(key.slice(2)),
+        topic: unescapeToken(entry.key.slice(2)),
         partitions: (entry.json() as { partitions: number }).partitions,
       });
     }
@@ -312,12 +309,8 @@ export class NatsEventLog implements EventLog {
     const kv = this.#kv;
     if (kv === undefined) return [];
     const out: PartitionOffset[] = [];
-    for (const key of await this.#keys(LogNames.groupKeys(group))) {
-      const entry = await kv.get(key).catch((e: unknown) => {
-        throw unavailable(`read offsets of group ${group}`, e);
-      });
-      if (entry === null || entry.operation !== 'PUT') continue;
-      const [, , topic, partition] = key.split('.');
+    for (const entry of await this.#entries(LogNames.groupKeys(group))) {
+      const [, , topic, partition] = entry.key.split('.');
       out.push({
         topic: unescapeToken(topic!),
         partition: Number(partition),
@@ -377,11 +370,9 @@ export class NatsEventLog implements EventLog {
     }
   }
 
-  async #keys(filter: string): Promise<string[]> {
+  async #entries(filter: string): Promise<KvEntry[]> {
     const kv = this.#kv!;
-    return this.#patiently(async () => {
-      return listKeys(kv, filter);
-    }, 'list keys of the log bucket');
+    return this.#patiently(() => listEntries(kv, filter), 'list keys of the log bucket');
   }
 
   #open(action: string): void {
