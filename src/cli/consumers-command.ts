@@ -9,7 +9,7 @@ import { ConsumerNotFoundError, validateReplicas } from '../consumers/supervisor
 import { ConfigError } from '../core/errors.ts';
 import { NatsLogBucket } from '../log/nats/nats-log-bucket.ts';
 import { natsLogRef, openEventLog } from '../log/open-event-log.ts';
-import { notOnNats, setPausedOnNats } from './consumers-nats-control.ts';
+import { controlOnNats } from './consumers-nats-control.ts';
 import { LOG_FLAG } from './log-commands.ts';
 import { output } from './stdout-writer.ts';
 
@@ -110,26 +110,30 @@ export function registerConsumers(program: Command): Command {
     consumers
       .command('scale <name> <replicas>')
       .description(
-        'Run this many replicas (0-64), or `auto` to return to the consumer’s own `replicas` setting.',
+        'Run this many replicas (0-64), or `auto` to return to the consumer’s own `replicas` setting. With --log: this many in each `consumers run` process.',
       ),
-  ).action((name: string, replicas: string, _flags: StoreFlags, command: Command) => {
-    const count = replicas === 'auto' ? null : Number(replicas);
-    if (count !== null && !Number.isInteger(count)) {
-      throw new ConfigError(`replicas must be a whole number or auto, not ${JSON.stringify(replicas)}`);
-    }
-    validateReplicas(count);
-    const flags = command.optsWithGlobals();
-    if (flags.log ?? configOf(flags).log.url) throw notOnNats('scale', name);
-    change(
-      flags,
-      name,
-      (store) => store.setReplicas(name, count),
-      count === null ? 'auto' : `${count} replicas`,
-    );
-    const status = withStore(flags, false, (store) => store.statuses().find((s) => s.name === name));
-    const idle = idleReplicasNote(name, count, status?.partitions ?? 0);
-    if (idle) void output.write(`note: ${idle}\n`);
-  });
+  )
+    .option(...LOG_FLAG)
+    .option('--wait-ms <ms>', 'with --log: wait this long for every process to acknowledge', '30000')
+    .action(async (name: string, replicas: string, _flags: StoreFlags, command: Command) => {
+      const count = replicas === 'auto' ? null : Number(replicas);
+      if (count !== null && !Number.isInteger(count)) {
+        throw new ConfigError(`replicas must be a whole number or auto, not ${JSON.stringify(replicas)}`);
+      }
+      validateReplicas(count);
+      const flags = command.optsWithGlobals();
+      if (flags.log ?? configOf(flags).log.url)
+        return controlOnNats(name, { verb: 'scale', replicas: count }, flags);
+      change(
+        flags,
+        name,
+        (store) => store.setReplicas(name, count),
+        count === null ? 'auto' : `${count} replicas`,
+      );
+      const status = withStore(flags, false, (store) => store.statuses().find((s) => s.name === name));
+      const idle = idleReplicasNote(name, count, status?.partitions ?? 0);
+      if (idle) void output.write(`note: ${idle}\n`);
+    });
   const verbs = {
     pause: ['Drain and stop every replica of the consumer (its offsets stay; capture continues).', 'paused'],
     resume: ['Start a paused consumer again; it continues from its committed offsets.', 'resumed'],
@@ -142,13 +146,11 @@ export function registerConsumers(program: Command): Command {
     const sub = dataDirOptions(consumers.command(`${verb} <name>`).description(description)).option(
       ...LOG_FLAG,
     );
-    if (verb !== 'restart')
-      sub.option('--wait-ms <ms>', 'with --log: wait this long for every process to acknowledge', '30000');
+    sub.option('--wait-ms <ms>', 'with --log: wait this long for every process to acknowledge', '30000');
     sub.action(async (name: string, _flags: StoreFlags, command: Command) => {
       const flags = command.optsWithGlobals();
       if (flags.log ?? configOf(flags).log.url) {
-        if (verb === 'restart') throw notOnNats('restart', name);
-        return setPausedOnNats(name, verb === 'pause', flags);
+        return controlOnNats(name, { verb: verb as 'pause' | 'resume' | 'restart' }, flags);
       }
       change(
         command.optsWithGlobals(),

@@ -1,17 +1,20 @@
 /**
- * `tributary consumers pause|resume <name> --log nats://...`: writes the consumer's control key in
- * the NATS log's bucket (nats-consumer-control.ts), then waits until every live replica of the
- * consumer (`consumers run` processes on any machine, seen by their member keys) reports the new
- * state in a heartbeat written after the change; paused also means its partitions drained (none
- * read any more). A process that does not acknowledge within `--wait-ms` gets the change on its
- * next tick anyway: the command says which did not, and exits 0 (the change is stored).
+ * `tributary consumers pause|resume|scale|restart <name> --log nats://...`: changes the consumer's
+ * control key in the NATS log's bucket (nats-consumer-control.ts), then waits until every live
+ * process of the consumer (`consumers run` on any machine, seen by its replicas' member keys)
+ * shows the change in heartbeats written after it:
+ * - pause/resume: each replica reports the state; paused also means its partitions drained;
+ * - scale: each process heartbeats exactly that many replicas (the others drained and gone);
+ * - restart: every live replica's worker started after the request (replaced one at a time).
+ * A process that does not show it within `--wait-ms` applies it on its next tick anyway: the
+ * command says which did not, and exits 0 (the change is stored).
  */
 import { userInfo } from 'node:os';
 import type { KV } from '@nats-io/kv';
 import { loadConfig } from '../config/config-loader.ts';
 import { validateConsumerName } from '../consumers/discovery.ts';
 import { groupKeys, parseMemberKey } from '../consumers/nats/group-keys.ts';
-import { writeNatsControl } from '../consumers/nats/nats-consumer-control.ts';
+import { type NatsControlChange, updateNatsControl } from '../consumers/nats/nats-consumer-control.ts';
 import { ConfigError } from '../core/errors.ts';
 import { listEntries } from '../log/nats/nats-kv-keys.ts';
 import { NatsLogBucket } from '../log/nats/nats-log-bucket.ts';
@@ -25,17 +28,30 @@ export interface NatsControlFlags {
   waitMs?: string;
 }
 
+export type NatsControlRequest =
+  | { readonly verb: 'pause' | 'resume' }
+  | { readonly verb: 'scale'; readonly replicas: number | null }
+  | { readonly verb: 'restart' };
+
 /** A member key not rewritten for this long belongs to a stopped process (as `consumers --log`). */
 const STALE_MS = 10_000;
 
+/** A live member key of the consumer, as its replica last wrote it. */
 interface Member {
   readonly member: string;
   readonly host: string;
   readonly pid: number;
-  readonly acknowledged: boolean;
+  readonly revision: number;
+  readonly paused: boolean;
+  readonly partitions: number;
+  readonly replicaStartedAt: number;
 }
 
-export async function setPausedOnNats(name: string, paused: boolean, flags: NatsControlFlags): Promise<void> {
+export async function controlOnNats(
+  name: string,
+  request: NatsControlRequest,
+  flags: NatsControlFlags,
+): Promise<void> {
   validateConsumerName(name);
   const waitMs = Number(flags.waitMs ?? 30_000);
   if (!Number.isInteger(waitMs) || waitMs < 0)
@@ -44,18 +60,47 @@ export async function setPausedOnNats(name: string, paused: boolean, flags: Nats
     flags: { dataDir: flags.dataDir, 'log.url': flags.log },
     ...(flags.config ? { file: flags.config } : {}),
   });
+  const now = Date.now();
+  const change: NatsControlChange =
+    request.verb === 'scale'
+      ? { replicas: request.replicas }
+      : request.verb === 'restart'
+        ? { restartAt: now }
+        : { paused: request.verb === 'pause' };
   const bucket = await NatsLogBucket.open(natsLogRef(config)!);
   try {
-    await writeNatsControl(bucket.kv, name, paused, userInfo().username);
     // Heartbeats written after the change carry it (the key's revision orders writes in the bucket).
-    const since = (await bucket.kv.get(groupKeys.control(name)))?.revision ?? 0;
+    const since = await updateNatsControl(bucket.kv, name, change, userInfo().username, now);
+    const done = (m: Member, all: readonly Member[]): boolean => {
+      if (m.revision <= since) return false;
+      switch (request.verb) {
+        case 'pause':
+          return m.paused && m.partitions === 0;
+        case 'resume':
+          return !m.paused;
+        case 'restart':
+          return m.replicaStartedAt >= now;
+        case 'scale':
+          // Its process heartbeats exactly the asked number of replicas since the change.
+          return (
+            request.replicas === null ||
+            all.filter((o) => o.host === m.host && o.pid === m.pid && o.revision > since).length ===
+              request.replicas
+          );
+      }
+    };
     const deadline = Date.now() + waitMs;
-    let members = await liveMembers(bucket.kv, name, paused, since);
-    while (members.some((m) => !m.acknowledged) && Date.now() < deadline) {
+    let members = await liveMembers(bucket.kv, name);
+    while (members.some((m) => !done(m, members)) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
-      members = await liveMembers(bucket.kv, name, paused, since);
+      members = await liveMembers(bucket.kv, name);
     }
-    const what = paused ? 'paused' : 'resumed';
+    const what =
+      request.verb === 'scale'
+        ? `scaled to ${request.replicas ?? 'each process’s own --replicas'} replica(s) per process`
+        : request.verb === 'restart'
+          ? 'restarted'
+          : `${request.verb}d`;
     if (members.length === 0) {
       void output.write(
         `${name}: ${what} (no running \`consumers run\` process seen: applied when one starts)\n`,
@@ -63,9 +108,9 @@ export async function setPausedOnNats(name: string, paused: boolean, flags: Nats
       return;
     }
     const processes = new Set(members.map((m) => `${m.host}/${m.pid}`)).size;
-    const late = members.filter((m) => !m.acknowledged);
+    const late = members.filter((m) => !done(m, members));
     void output.write(
-      `${name}: ${what}; ${members.length - late.length} of ${members.length} replicas in ${processes} process(es) acknowledged${paused && late.length === 0 ? ' (drained: nothing read until resumed)' : ''}\n`,
+      `${name}: ${what}; ${members.length - late.length} of ${members.length} replicas in ${processes} process(es) acknowledged${request.verb === 'pause' && late.length === 0 ? ' (drained: nothing read until resumed)' : ''}\n`,
     );
     for (const m of late)
       process.stderr.write(
@@ -76,7 +121,7 @@ export async function setPausedOnNats(name: string, paused: boolean, flags: Nats
   }
 }
 
-async function liveMembers(kv: KV, consumer: string, paused: boolean, since: number): Promise<Member[]> {
+async function liveMembers(kv: KV, consumer: string): Promise<Member[]> {
   const out: Member[] = [];
   for (const entry of await listEntries(kv, groupKeys.allMembers)) {
     if (Date.now() - entry.created.getTime() > STALE_MS) continue;
@@ -86,32 +131,18 @@ async function liveMembers(kv: KV, consumer: string, paused: boolean, since: num
       pid?: number;
       paused?: boolean;
       partitions?: unknown[];
+      replicaStartedAt?: number;
     };
     if (v.consumer !== consumer) continue;
-    const acknowledged =
-      entry.revision > since && v.paused === paused && (!paused || (v.partitions ?? []).length === 0);
     out.push({
       member: parseMemberKey(entry.key).member,
       host: v.host ?? '?',
       pid: v.pid ?? 0,
-      acknowledged,
+      revision: entry.revision,
+      paused: v.paused === true,
+      partitions: (v.partitions ?? []).length,
+      replicaStartedAt: v.replicaStartedAt ?? 0,
     });
   }
   return out;
-}
-
-/**
- * `consumers scale|restart --log`: not sent to `consumers run` processes. Each runs the fixed
- * `--replicas` it was started with; the replicas of a consumer are those of all its processes.
- */
-export function notOnNats(verb: 'scale' | 'restart', name: string): ConfigError {
-  return new ConfigError(
-    `consumers ${verb} does not reach \`consumers run\` processes (${name} on a NATS log)`,
-    {
-      hint:
-        verb === 'scale'
-          ? 'Scale by the number of `consumers run` processes (the container replica count) or their --replicas; the partitions are shared among all of them within a lease.'
-          : 'Restart the `consumers run` processes one by one (SIGTERM drains and releases the partitions; the others take them at once).',
-    },
-  );
 }

@@ -326,10 +326,12 @@ describe('consumers run on NATS: dlq show|replay|discard and pause|resume from a
       expect(orderProblems(rows, () => false)).toEqual([]);
       expect(await owners()).toEqual(before);
 
-      // scale|restart say how it is done with consumers run instead.
-      const scale = await control('scale', '3');
-      expect(scale.code).not.toBe(0);
-      expect(scale.stderr).toContain('number of `consumers run` processes');
+      // scale reaches both processes too: each runs two replicas.
+      const scale = await control('scale', '2');
+      expect(scale.code, scale.stderr).toBe(0);
+      expect(scale.stdout).toContain(
+        'counter: scaled to 2 replica(s) per process; 4 of 4 replicas in 2 process(es) acknowledged',
+      );
       for (const p of [a, b]) p.child.kill('SIGTERM');
       for (const p of [a, b]) expect((await p.exited).code).toBe(0);
     } finally {

@@ -81,7 +81,11 @@ const HEALTH_DEFAULTS: StandaloneHealth = {
 export class StandaloneConsumer {
   readonly #o: StandaloneConsumerOptions;
   readonly #leaseMs: number;
-  readonly #replicas: StandaloneReplica[];
+  #replicas: StandaloneReplica[];
+  /** The member ids' prefix: host, pid and a random part (`<prefix>-<replica index>`). */
+  readonly #memberPrefix: string;
+  /** Restart requests at or before this are done (or came before this process started). */
+  #restartSeen = Date.now();
   #description: ConsumerDescription | undefined;
   readonly #health: StandaloneHealth;
   readonly #restarts: RestartPolicy;
@@ -93,11 +97,8 @@ export class StandaloneConsumer {
     this.#leaseMs = options.leaseMs ?? 3000;
     this.#health = { ...HEALTH_DEFAULTS, ...options.health };
     this.#restarts = new RestartPolicy({ backoffInitialMs: 200, ...this.#health });
-    const id = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.#replicas = Array.from(
-      { length: options.replicas },
-      (_, i) => new StandaloneReplica(i, `${id}-${i}`, options.name),
-    );
+    this.#memberPrefix = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.#replicas = Array.from({ length: options.replicas }, (_, i) => this.#newReplica(i));
   }
 
   get members(): readonly string[] {
@@ -120,38 +121,41 @@ export class StandaloneConsumer {
       let warned = 0;
       while (!signal.aborted && this.#fatal === undefined) {
         this.#checkHealth();
-        const description = this.#description;
-        if (description) {
-          coordinator ??= new GroupCoordinator({
-            kv: bucket.kv,
-            group: description.group,
-            leaseMs: this.#leaseMs,
-            logger,
-          });
-          try {
+        try {
+          const control = await readNatsControl(bucket.kv, this.#o.name);
+          if (control.paused !== paused) {
+            logger.info(
+              { consumer: this.#o.name, by: control.by },
+              control.paused
+                ? 'paused: draining the replicas; their partitions stay theirs'
+                : 'resumed: reading from the committed offsets',
+            );
+          }
+          paused = control.paused;
+          for (const r of this.#replicas) r.paused = paused;
+          const description = this.#description;
+          if (description) {
+            coordinator ??= new GroupCoordinator({
+              kv: bucket.kv,
+              group: description.group,
+              leaseMs: this.#leaseMs,
+              logger,
+            });
             partitions = (await log.topics())
               .filter((t) => description.topics.includes(t.topic))
               .flatMap((t) =>
                 t.partitions.map((p) => partitionKey({ topic: t.topic, partition: p.partition })),
               );
-            const control = await readNatsControl(bucket.kv, this.#o.name);
-            if (control.paused !== paused) {
-              logger.info(
-                { consumer: this.#o.name, by: control.by },
-                control.paused
-                  ? 'paused: draining the replicas; their partitions stay theirs'
-                  : 'resumed: reading from the committed offsets',
-              );
-            }
-            paused = control.paused;
-            for (const r of this.#replicas) r.paused = paused;
+          }
+          await this.#scale(control.replicas ?? this.#o.replicas, coordinator, partitions);
+          this.#restart(control.restartAt);
+          if (description && coordinator) {
             await coordinator.tick(this.#replicas, partitions, paused);
             await this.#measure(log, description.group);
-          } catch (error) {
-            if (Date.now() - warned > 10_000)
-              logger.warn({ err: error }, 'cannot share partitions; retrying');
-            warned = Date.now();
           }
+        } catch (error) {
+          if (Date.now() - warned > 10_000) logger.warn({ err: error }, 'cannot share partitions; retrying');
+          warned = Date.now();
         }
         await sleep(this.#leaseMs / 4, signal);
       }
@@ -194,8 +198,67 @@ export class StandaloneConsumer {
     );
   }
 
+  #newReplica(index: number): StandaloneReplica {
+    return new StandaloneReplica(index, `${this.#memberPrefix}-${index}`, this.#o.name);
+  }
+
+  /**
+   * `consumers scale --log`: starts replicas up to `desired`, or retires the highest-numbered ones
+   * (drained and committed as at a stop; the coordinator releases their partitions as they stop
+   * being ready); once a retired one has exited, its entries in the bucket are released and its
+   * member key removed.
+   */
+  async #scale(
+    desired: number,
+    coordinator: GroupCoordinator | undefined,
+    partitions: readonly PartitionKey[],
+  ): Promise<void> {
+    const active = this.#replicas.filter((r) => !r.retiring).sort((a, b) => a.replica - b.replica);
+    for (let n = active.length; n < desired; n++) {
+      const used = new Set(this.#replicas.map((r) => r.replica));
+      let index = 0;
+      while (used.has(index)) index++;
+      const r = this.#newReplica(index);
+      this.#replicas.push(r);
+      this.#o.logger.info({ consumer: this.#o.name, replicas: desired }, `scaling up: replica ${index}`);
+      this.#spawn(r);
+    }
+    for (const r of active.slice(desired)) {
+      r.retiring = true;
+      this.#o.logger.info(
+        { consumer: this.#o.name, replicas: desired },
+        `scaling down: replica ${r.replica}`,
+      );
+      r.process?.stop();
+    }
+    const gone = this.#replicas.filter((r) => r.retiring && r.process?.alive !== true);
+    if (gone.length === 0) return;
+    await coordinator?.leave(gone, partitions);
+    this.#replicas = this.#replicas.filter((r) => !gone.includes(r));
+  }
+
+  /**
+   * `consumers restart --log`: the replicas whose worker started before the request are replaced
+   * one at a time, each once every other replica is ready (a planned stop: drained, committed,
+   * started again at once with the same member id).
+   */
+  #restart(requestedAt: number | null): void {
+    if (requestedAt !== null && requestedAt > this.#restartSeen) {
+      this.#restartSeen = requestedAt;
+      for (const r of this.#replicas) if (!r.retiring && r.spawnedAt < requestedAt) r.restartPending = true;
+    }
+    const live = this.#replicas.filter((r) => !r.retiring);
+    if (live.some((r) => !r.ready)) return;
+    const next = live.find((r) => r.restartPending);
+    if (!next?.process) return;
+    next.restartPending = false;
+    next.process.note('info', `restarting replica ${next.replica} (consumers restart)`);
+    next.process.stop();
+  }
+
   #spawn(r: StandaloneReplica): void {
     const d = this.#description;
+    r.spawnedAt = Date.now();
     r.process = new ReplicaProcess({
       launch: {
         name: this.#o.name,
@@ -222,7 +285,7 @@ export class StandaloneConsumer {
         if (r.process !== p) return;
         const how = `replica ${r.replica} exited (code ${code}, signal ${sig})${p.failure ? `: ${p.failure}` : ''}`;
         p.note(code === 0 ? 'info' : 'warn', how);
-        if (this.#stopping || this.#fatal !== undefined) return;
+        if (this.#stopping || this.#fatal !== undefined || r.retiring) return;
         if (p.outOfRange) {
           this.#fatal = p.failure ?? 'stored offsets beyond the end of the log';
           return;

@@ -16,6 +16,12 @@ export class StandaloneReplica implements LocalReplica {
   readonly startedAt = Date.now();
   /** `consumers pause` reached this process (shown in the member key). */
   paused = false;
+  /** Scaled away (`consumers scale`): draining, then gone; never started again. */
+  retiring = false;
+  /** To be replaced by a rolling restart (`consumers restart`). */
+  restartPending = false;
+  /** When its current worker process was started. */
+  spawnedAt = 0;
   #revokes = 0;
 
   constructor(
@@ -52,6 +58,7 @@ export class StandaloneReplica implements LocalReplica {
       replica: this.replica,
       replicaPid: this.process?.pid,
       startedAt: this.startedAt,
+      replicaStartedAt: this.spawnedAt,
       partitions: [...this.owned].sort().map((p) => p.replace('\0', '/')),
       inFlight: this.process?.inFlight ?? 0,
       paused: this.paused,
