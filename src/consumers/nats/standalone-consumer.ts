@@ -8,7 +8,9 @@
  * Lifecycle: `run(signal)` waits for the log (the capture creates it), starts the replicas, shares
  * partitions every `leaseMs / 4` until `signal` aborts, then drains the replicas (their offsets
  * committed), releases their partitions (others take them at once) and resolves with the exit code.
- * Each tick also reads the consumer's control key (`consumers pause|resume`, nats-consumer-control.ts).
+ * Each tick also reads the consumer's control key (`consumers pause|resume|scale|restart --log`,
+ * nats-consumer-control.ts): paused, the replicas per process and a rolling restart
+ * (standalone-replica-set.ts).
  *
  * Replica health, as the supervisor of `tributary run` keeps it (supervisor-health.ts,
  * supervisor-policy.ts): a replica above its memory limit, not ready in time, silent or hung is
@@ -19,8 +21,6 @@
  * runtime sees a failing container instead of a healthy-looking one. A stored offset beyond the
  * log (`offsetReset: 'fail'`) also ends it with exit 1 at once.
  */
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { NatsEventLog } from '../../log/nats/nats-event-log.ts';
 import { NatsLogBucket } from '../../log/nats/nats-log-bucket.ts';
@@ -36,7 +36,8 @@ import type { SupervisionSettings } from '../supervisor-settings.ts';
 import { WORKER_ENTRY } from '../worker/worker-path.ts';
 import { GroupCoordinator } from './group-coordinator.ts';
 import { readNatsControl } from './nats-consumer-control.ts';
-import { StandaloneReplica } from './standalone-replica.ts';
+import type { StandaloneReplica } from './standalone-replica.ts';
+import { StandaloneReplicaSet } from './standalone-replica-set.ts';
 
 export interface StandaloneConsumerOptions {
   readonly name: string;
@@ -81,11 +82,7 @@ const HEALTH_DEFAULTS: StandaloneHealth = {
 export class StandaloneConsumer {
   readonly #o: StandaloneConsumerOptions;
   readonly #leaseMs: number;
-  #replicas: StandaloneReplica[];
-  /** The member ids' prefix: host, pid and a random part (`<prefix>-<replica index>`). */
-  readonly #memberPrefix: string;
-  /** Restart requests at or before this are done (or came before this process started). */
-  #restartSeen = Date.now();
+  readonly #set: StandaloneReplicaSet;
   #description: ConsumerDescription | undefined;
   readonly #health: StandaloneHealth;
   readonly #restarts: RestartPolicy;
@@ -97,12 +94,11 @@ export class StandaloneConsumer {
     this.#leaseMs = options.leaseMs ?? 3000;
     this.#health = { ...HEALTH_DEFAULTS, ...options.health };
     this.#restarts = new RestartPolicy({ backoffInitialMs: 200, ...this.#health });
-    this.#memberPrefix = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-    this.#replicas = Array.from({ length: options.replicas }, (_, i) => this.#newReplica(i));
+    this.#set = new StandaloneReplicaSet(options.name, options.replicas, options.logger);
   }
 
   get members(): readonly string[] {
-    return this.#replicas.map((r) => r.member);
+    return this.#set.all.map((r) => r.member);
   }
 
   async run(signal: AbortSignal): Promise<number> {
@@ -117,7 +113,7 @@ export class StandaloneConsumer {
     let partitions: PartitionKey[] = [];
     let paused = false;
     try {
-      for (const r of this.#replicas) this.#spawn(r);
+      for (const r of this.#set.all) this.#spawn(r);
       let warned = 0;
       while (!signal.aborted && this.#fatal === undefined) {
         this.#checkHealth();
@@ -132,7 +128,7 @@ export class StandaloneConsumer {
             );
           }
           paused = control.paused;
-          for (const r of this.#replicas) r.paused = paused;
+          for (const r of this.#set.all) r.paused = paused;
           const description = this.#description;
           if (description) {
             coordinator ??= new GroupCoordinator({
@@ -147,10 +143,14 @@ export class StandaloneConsumer {
                 t.partitions.map((p) => partitionKey({ topic: t.topic, partition: p.partition })),
               );
           }
-          await this.#scale(control.replicas ?? this.#o.replicas, coordinator, partitions);
-          this.#restart(control.restartAt);
+          const gone = this.#set.scale(control.replicas ?? this.#o.replicas, (r) => this.#spawn(r));
+          if (gone.length > 0) {
+            await coordinator?.leave(gone, partitions);
+            this.#set.remove(gone);
+          }
+          this.#set.restart(control.restartAt);
           if (description && coordinator) {
-            await coordinator.tick(this.#replicas, partitions, paused);
+            await coordinator.tick(this.#set.all, partitions, paused);
             await this.#measure(log, description.group);
           }
         } catch (error) {
@@ -162,7 +162,7 @@ export class StandaloneConsumer {
     } finally {
       this.#stopping = true;
       await this.#stopReplicas();
-      await coordinator?.leave(this.#replicas, partitions).catch((error: unknown) => {
+      await coordinator?.leave(this.#set.all, partitions).catch((error: unknown) => {
         logger.warn(
           { err: error },
           'cannot release the partitions (others take them once the lease runs out)',
@@ -183,7 +183,7 @@ export class StandaloneConsumer {
   async #measure(log: NatsEventLog, group: string): Promise<void> {
     const metrics = this.#o.metrics;
     if (!metrics) return;
-    const ready = this.#replicas.filter((r) => r.ready);
+    const ready = this.#set.all.filter((r) => r.ready);
     metrics.setReplicas(
       this.#o.name,
       ready.length,
@@ -196,64 +196,6 @@ export class StandaloneConsumer {
       lag.reduce((n, p) => n + p.records, 0),
       0,
     );
-  }
-
-  #newReplica(index: number): StandaloneReplica {
-    return new StandaloneReplica(index, `${this.#memberPrefix}-${index}`, this.#o.name);
-  }
-
-  /**
-   * `consumers scale --log`: starts replicas up to `desired`, or retires the highest-numbered ones
-   * (drained and committed as at a stop; the coordinator releases their partitions as they stop
-   * being ready); once a retired one has exited, its entries in the bucket are released and its
-   * member key removed.
-   */
-  async #scale(
-    desired: number,
-    coordinator: GroupCoordinator | undefined,
-    partitions: readonly PartitionKey[],
-  ): Promise<void> {
-    const active = this.#replicas.filter((r) => !r.retiring).sort((a, b) => a.replica - b.replica);
-    for (let n = active.length; n < desired; n++) {
-      const used = new Set(this.#replicas.map((r) => r.replica));
-      let index = 0;
-      while (used.has(index)) index++;
-      const r = this.#newReplica(index);
-      this.#replicas.push(r);
-      this.#o.logger.info({ consumer: this.#o.name, replicas: desired }, `scaling up: replica ${index}`);
-      this.#spawn(r);
-    }
-    for (const r of active.slice(desired)) {
-      r.retiring = true;
-      this.#o.logger.info(
-        { consumer: this.#o.name, replicas: desired },
-        `scaling down: replica ${r.replica}`,
-      );
-      r.process?.stop();
-    }
-    const gone = this.#replicas.filter((r) => r.retiring && r.process?.alive !== true);
-    if (gone.length === 0) return;
-    await coordinator?.leave(gone, partitions);
-    this.#replicas = this.#replicas.filter((r) => !gone.includes(r));
-  }
-
-  /**
-   * `consumers restart --log`: the replicas whose worker started before the request are replaced
-   * one at a time, each once every other replica is ready (a planned stop: drained, committed,
-   * started again at once with the same member id).
-   */
-  #restart(requestedAt: number | null): void {
-    if (requestedAt !== null && requestedAt > this.#restartSeen) {
-      this.#restartSeen = requestedAt;
-      for (const r of this.#replicas) if (!r.retiring && r.spawnedAt < requestedAt) r.restartPending = true;
-    }
-    const live = this.#replicas.filter((r) => !r.retiring);
-    if (live.some((r) => !r.ready)) return;
-    const next = live.find((r) => r.restartPending);
-    if (!next?.process) return;
-    next.restartPending = false;
-    next.process.note('info', `restarting replica ${next.replica} (consumers restart)`);
-    next.process.stop();
   }
 
   #spawn(r: StandaloneReplica): void {
@@ -312,7 +254,7 @@ export class StandaloneConsumer {
 
   /** Kills replicas that are silent, hung or above their memory (their exits then restart them). */
   #checkHealth(): void {
-    const live = this.#replicas.map((r) => r.process).filter((p): p is ReplicaProcess => p?.alive === true);
+    const live = this.#set.all.map((r) => r.process).filter((p): p is ReplicaProcess => p?.alive === true);
     const healthy = checkReplicaHealth(
       this.#o.name,
       live,
@@ -375,9 +317,7 @@ export class StandaloneConsumer {
   }
 
   async #stopReplicas(): Promise<void> {
-    const running = this.#replicas
-      .map((r) => r.process)
-      .filter((p): p is ReplicaProcess => p?.alive === true);
+    const running = this.#set.all.map((r) => r.process).filter((p): p is ReplicaProcess => p?.alive === true);
     await Promise.all(
       running.map(
         (p) =>
