@@ -22,13 +22,7 @@ const CONCURRENT_GETS = 32;
  * lag with it: the supervisor benchmark's NATS runs of 36 s instead of 6).
  */
 export async function listEntries(kv: KV, filter: string): Promise<KvEntry[]> {
-  const bucket = kv as unknown as BucketInternals;
-  const info = await bucket.jsm.streams.info(bucket.stream, {
-    subjects_filter: `${bucket.prefix}.${filter}`,
-  });
-  const keys = Object.keys(info.state.subjects ?? {})
-    .map((subject) => subject.slice(bucket.prefix.length + 1))
-    .sort();
+  const keys = await listKeys(kv, filter);
   const entries: KvEntry[] = [];
   for (let i = 0; i < keys.length; i += CONCURRENT_GETS) {
     const read = await Promise.all(keys.slice(i, i + CONCURRENT_GETS).map((key) => kv.get(key)));
@@ -37,7 +31,18 @@ export async function listEntries(kv: KV, filter: string): Promise<KvEntry[]> {
   return entries;
 }
 
-/** The live keys that match `filter` (see `listEntries`). */
+/**
+ * The keys that match `filter`, by key, from the same one request as `listEntries` but without
+ * reading them: a deleted key (its delete marker is its last message) is listed too. For keys that
+ * are never deleted (offsets, dead letters), where reading each would only cost time (a partition
+ * with many dead letters is listed at each assignment).
+ */
 export async function listKeys(kv: KV, filter: string): Promise<string[]> {
-  return (await listEntries(kv, filter)).map((entry) => entry.key);
+  const bucket = kv as unknown as BucketInternals;
+  const info = await bucket.jsm.streams.info(bucket.stream, {
+    subjects_filter: `${bucket.prefix}.${filter}`,
+  });
+  return Object.keys(info.state.subjects ?? {})
+    .map((subject) => subject.slice(bucket.prefix.length + 1))
+    .sort();
 }
