@@ -1,11 +1,14 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError, LogError } from '../core/errors.ts';
 import type { StoredRecord } from '../core/record.ts';
 import { type OpenedEventLog, openEventLog } from '../log/open-event-log.ts';
 import { untilSignal } from './cli-output.ts';
 import { firstOffset, parseReadStart } from './read-start.ts';
 import { output } from './stdout-writer.ts';
+
+/** How long `read` waits for records below the end the log reported before it fails. */
+const CATCH_UP_WAIT_MS = 30_000;
 
 /** Opens the configured log (embedded in the data directory, or NATS) for reading. */
 export async function openLogForReading(flags: {
@@ -122,9 +125,25 @@ export function registerRead(program: Command): void {
             let progressed = false;
             for (const p of partitions) {
               let offset = next.get(p.partition) ?? firstOffset(from, p, present.has(p.partition));
+              let emptySince: number | undefined;
               while (offset < p.endOffset && printed < limit) {
                 const batch = await log.read(topic, p.partition, offset, Math.min(1000, limit - printed));
-                if (batch.length === 0) break;
+                if (batch.length === 0) {
+                  // Below the end the log reported: a NATS replica that is catching up (reads go to
+                  // any replica) answers with less for a while. Wait for it; never end the output
+                  // short in silence.
+                  emptySince ??= Date.now();
+                  if (Date.now() - emptySince > CATCH_UP_WAIT_MS) {
+                    throw new LogError(
+                      'LOG_UNAVAILABLE',
+                      `Read stopped at ${topic}/${p.partition} offset ${offset}, below its end ${p.endOffset}: the log returned nothing for ${CATCH_UP_WAIT_MS / 1000} s`,
+                      { hint: 'A replica of the log may be catching up: read again in a moment.' },
+                    );
+                  }
+                  await new Promise((r) => setTimeout(r, 100));
+                  continue;
+                }
+                emptySince = undefined;
                 await output.write(`${batch.map(recordLine).join('\n')}\n`);
                 printed += batch.length;
                 offset = batch[batch.length - 1]!.offset + 1;

@@ -63,11 +63,23 @@ export async function readTopic(log: EventLog, topic: string): Promise<StoredRec
   const info = (await log.topics()).find((t) => t.topic === topic);
   if (!info) return [];
   const out: StoredRecord[] = [];
+  // Up to the end the log reported, then on until a read is empty: a read that returns less than
+  // the end says is waited on (15 s for the whole topic), not taken for the end.
+  const deadline = Date.now() + 15_000;
   for (const p of info.partitions) {
     let offset = p.startOffset;
     for (;;) {
       const batch = await log.read(topic, p.partition, offset, 5000);
-      if (batch.length === 0) break;
+      if (batch.length === 0) {
+        if (offset >= p.endOffset) break;
+        if (Date.now() > deadline) {
+          throw new Error(
+            `${topic}/${p.partition}: nothing to read at ${offset}, below its end ${p.endOffset}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       out.push(...batch);
       offset = batch[batch.length - 1]!.offset + 1;
     }

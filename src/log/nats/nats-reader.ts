@@ -71,7 +71,10 @@ export class NatsReader {
       if (opened !== undefined && opened.message.seq === seq) {
         ({ message, batch } = opened);
       } else {
-        const raw = await this.#store.next(subject, seq);
+        // Any replica answers a direct get; one that is catching up (a node just restarted) has
+        // nothing past its own end: the leader is asked before the read ends there. Without this
+        // a one-shot reader (`tributary read`, a test's oracle) stopped short of the end.
+        const raw = (await this.#store.next(subject, seq)) ?? (await this.#store.leaderNext(subject, seq));
         if (raw === null) break;
         message = decodeRecordMessage(raw, this.#store.stream);
         const state = await this.completion(message);
