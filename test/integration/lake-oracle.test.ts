@@ -4,20 +4,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LakeCatalog } from '../../src/sinks/lake/lake-catalog.ts';
 import { queryLake } from '../../src/sinks/lake/lake-query.ts';
 import { tempDirs, waitFor } from '../support/capture-harness.ts';
-import { type CliProcess, cli, startCli } from '../support/cli.ts';
+import { type CliProcess, cleanCliEnv, cli, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
-const ENV: NodeJS.ProcessEnv = {
-  DATABASE_URL: '',
-  TRIBUTARY_DATA_DIR: '',
-  TRIBUTARY_SLOT: '',
-  TRIBUTARY_CONSUMERS_DIR: '',
-  TRIBUTARY_HTTP_PORT: '0',
+const ENV = cleanCliEnv({
   // The test cluster is shared: other databases' WAL would read as a capture catching up.
   TRIBUTARY_CONSUMERS_YIELD_TO_CAPTURE: 'never',
   // The lake's replica loads DuckDB: at the default niceness a loaded shared machine starves it.
   TRIBUTARY_CONSUMERS_NICENESS: '0',
-};
+});
 const dirs = tempDirs('lake-oracle-');
 const started: CliProcess[] = [];
 let db: TestDatabase | undefined;

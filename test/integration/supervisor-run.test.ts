@@ -3,16 +3,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { distinctOffsets, handled, writeConsumer } from '../fixtures/consumers/supervisor-fixtures.ts';
 import { recordCount, tempDirs, waitFor, withLog } from '../support/capture-harness.ts';
-import { type CliProcess, cli, startCli } from '../support/cli.ts';
+import { type CliProcess, cleanCliEnv, cli, startCli } from '../support/cli.ts';
 import { createDatabase, PG_VERSIONS, type TestDatabase } from '../support/databases.ts';
 
-const ENV: NodeJS.ProcessEnv = {
-  DATABASE_URL: '',
-  TRIBUTARY_DATA_DIR: '',
-  TRIBUTARY_SLOT: '',
-  TRIBUTARY_CONSUMERS_DIR: '',
-  TRIBUTARY_HTTP_PORT: '0',
-};
+const ENV = cleanCliEnv();
 const dirs = tempDirs('supervisor-run-');
 const started: CliProcess[] = [];
 let db: TestDatabase | undefined;
