@@ -1,16 +1,20 @@
 /**
  * Sink benchmark: change records/s into each sink with its offsets in the same transaction (as a
- * replica writes them: batches through the sink's target), against a baseline writing the same
- * rows in bulk without offsets (PostgreSQL: multi-row INSERT of 5,000 rows per statement through
- * unnest; SQLite: one transaction of prepared inserts; Redis: pipelined HSET), and the ratio.
- * Peak RSS of this process is printed at the end.
+ * replica writes them: batches through the sink's target, the next batch offered for work ahead
+ * as the worker's lane offers it), against a baseline writing the same rows in bulk without
+ * offsets (PostgreSQL: multi-row INSERT of 5,000 rows per statement through unnest; SQLite: one
+ * transaction of prepared inserts; Redis: pipelined HSET), and the ratio. For `table` into
+ * PostgreSQL also "via worker": the same records appended to an embedded log and written by a
+ * replica's `ConsumerRunner` (log reads, lanes, batches, offsets), what a configured sink does.
+ * Batches are each sink's default size (`--batch` overrides). Peak RSS is printed at the end.
  *
- *   npx tsx bench/sinks.ts                          # 100,000 changes, batches of 500, PostgreSQL 18
- *   npx tsx bench/sinks.ts --records 20000 --only table-pg
+ *   npx tsx bench/sinks.ts                          # 100,000 changes, PostgreSQL 18
+ *   npx tsx bench/sinks.ts --records 100000 --only table-pg
  *
  * The workload: 70 % inserts of new keys, 25 % updates of a live key, 5 % deletes; the records are
  * Debezium JSON text as the capture writes them (`id`, `name`, `qty`, `big` int8 beyond 2^53,
- * `price` numeric, `created` timestamp). The records are built before the clock starts.
+ * `price` numeric, `created` timestamp). The records are built before the clock starts, their texts
+ * flat strings as the log reader's.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,30 +23,40 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import pino from 'pino';
+import { ConsumerStore } from '../src/consumers/consumer-store.ts';
 import { partitionKey } from '../src/consumers/transactional.ts';
 import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
+import { ConsumerRunner } from '../src/consumers/worker/consumer-runner.ts';
+import { validateDefinition } from '../src/consumers/worker/load-consumer.ts';
 import type { StoredRecord } from '../src/core/record.ts';
+import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { redisSinkKind } from '../src/sinks/redis/redis-sink.ts';
-import type { Sink } from '../src/sinks/sink.ts';
+import type { Sink, SinkKind } from '../src/sinks/sink.ts';
+import { sinkConsumer } from '../src/sinks/sink-consumer.ts';
 import { tableSinkKind } from '../src/sinks/table/table-sink.ts';
 import { startCluster } from '../test/support/pg-cluster.ts';
 
 const { values: args } = parseArgs({
   options: {
     records: { type: 'string', default: '100000' },
-    batch: { type: 'string', default: '500' },
+    batch: { type: 'string' },
     only: { type: 'string' },
     pg: { type: 'string', default: '18' },
   },
 });
 const N = Number(args.records);
-const BATCH = Number(args.batch);
+/** Records per batch: `--batch`, else the sink kind's default, as a replica batches. */
+const batchOf = (kind: Pick<SinkKind, 'defaultBatch'>) =>
+  Number(args.batch ?? kind.defaultBatch?.maxRecords ?? 500);
 const TYPES = { id: 'integer', qty: 'integer', big: 'bigint', price: 'numeric(12,2)', created: 'timestamp' };
 let peakRss = 0;
 /** CPU time of this process per change in the last `throughSink` (µs): the rest is waiting. */
 let sinkCpu = 0;
 /** The same with the CPU time of the PostgreSQL backend of the sink's transactions (µs). */
 let sinkTotalCpu = 0;
+/** The batch size and CPU of the last `throughSink` or `throughWorker`, for its line. */
+let batchLabel = '';
 
 /**
  * CPU time (µs) of PostgreSQL backends, from /proc (clock ticks of 10 ms): on a shared, loaded
@@ -121,8 +135,11 @@ function workload(): { records: StoredRecord[]; rows: Row[] } {
       topic: 'bench.public.items',
       partition: 0,
       offset,
-      key: `{"id":${id}}`,
-      value,
+      // Flat strings decoded from UTF-8, as the log reader hands them: a template literal is a
+      // rope that the sink's first read would flatten (in place, promoting the copy), a cost the
+      // worker never pays.
+      key: Buffer.from(`{"id":${id}}`).toString('utf8'),
+      value: Buffer.from(value).toString('utf8'),
       headers: {},
       timestamp: 0,
     });
@@ -130,8 +147,8 @@ function workload(): { records: StoredRecord[]; rows: Row[] } {
   return { records, rows };
 }
 
-/** Records/s through `sink`, batch by batch, offsets committed with each batch. */
-async function throughSink(sink: Sink<unknown>, records: StoredRecord[]): Promise<number> {
+/** Records/s through `sink`, batch by batch, offsets committed with each batch; batches printed. */
+async function throughSink(sink: Sink<unknown>, records: StoredRecord[], BATCH: number): Promise<number> {
   const session = await sink.target.open({ connections: 1 });
   const started = performance.now();
   const cpu = process.cpuUsage();
@@ -150,6 +167,8 @@ async function throughSink(sink: Sink<unknown>, records: StoredRecord[]): Promis
         }
         const from = stored.get(partitionKey(last.topic, 0)) ?? 0;
         const fresh = batch.filter((r) => r.offset >= from).map(consumerRecord);
+        // As the worker's lane: the next batch, when it waits in full, for work done ahead.
+        const upcoming = () => records.slice(i + BATCH, i + 2 * BATCH).map(consumerRecord);
         await sink.write(fresh, tx, {
           logger,
           metrics: { increment() {} },
@@ -158,6 +177,7 @@ async function throughSink(sink: Sink<unknown>, records: StoredRecord[]): Promis
           tx,
           consumer: 'bench',
           replica: 0,
+          upcoming,
         });
       },
     );
@@ -165,9 +185,77 @@ async function throughSink(sink: Sink<unknown>, records: StoredRecord[]): Promis
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   sinkCpu = (used.user + used.system) / records.length;
+  batchLabel = `batches of ${BATCH.toLocaleString('en-US')}; sink CPU ${sinkCpu.toFixed(1)} µs/change here`;
   sinkTotalCpu = sinkCpu + (backend ? (backendCpu([backend.pid]) - backend.start) / records.length : 0);
   await session.close();
   return records.length / seconds;
+}
+
+/**
+ * Records/s through a replica's worker, as a configured sink runs: the records appended to an
+ * embedded log first, then read, batched and written by `ConsumerRunner` (one partition: one
+ * lane, with the next batch planned while the target works) until the target's stored offset
+ * reaches the end. Timed from the assignment.
+ */
+async function throughWorker(
+  kind: 'table' | 'redis',
+  options: unknown,
+  records: StoredRecord[],
+): Promise<number> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-sinks-worker-'));
+  const writer = EmbeddedEventLog.open({ dataDir, durable: false });
+  for (let i = 0; i < records.length; i += 10_000) {
+    await writer.append(
+      records.slice(i, i + 10_000).map((r) => ({
+        topic: r.topic,
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
+        timestamp: r.timestamp,
+      })),
+    );
+  }
+  await writer.close();
+  const log = EmbeddedEventLog.open({ dataDir, readonly: true });
+  const store = ConsumerStore.open({ dataDir });
+  const spec = { name: 'bench-worker', common: { kind }, options, topics: [records[0]!.topic] };
+  const definition = await sinkConsumer(spec, { ...env, name: spec.name, dataDir });
+  const consumer = validateDefinition(spec.name, join(dataDir, 'index.ts'), definition);
+  let fatal: Error | undefined;
+  const runner = new ConsumerRunner({
+    consumer,
+    replica: 0,
+    log,
+    store,
+    logger: pino({ level: 'silent' }),
+    onFatal: (error) => {
+      fatal = error;
+    },
+  });
+  const topic = records[0]!.topic;
+  try {
+    await runner.start();
+    const session = await definition.transactional!.open({ connections: 1 });
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    await runner.assign([{ topic, partition: 0 }]);
+    for (;;) {
+      if (fatal) throw fatal;
+      const stored = await session.offsets(spec.name, [{ topic, partition: 0 }]);
+      if ((stored.get(partitionKey(topic, 0)) ?? 0) >= records.length) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await session.close();
+    const used = process.cpuUsage(cpu);
+    batchLabel = `worker, batches of ${consumer.maxRecords.toLocaleString('en-US')}; CPU here, log reads too, ${((used.user + used.system) / records.length).toFixed(1)} µs/change`;
+    return records.length / seconds;
+  } finally {
+    await runner.stop();
+    store.close();
+    await log.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 /** Client + server CPU (µs) per change of the sink and per row of the baseline, and their ratio. */
@@ -180,13 +268,13 @@ function cpuLine(sinkUs: number, baseUs: number): void {
 function line(name: string, sinkRate: number, baseRate: number, baseline: string): void {
   const f = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
   console.log(
-    `${name.padEnd(16)} ${f(sinkRate)} changes/s   baseline (${baseline}) ${f(baseRate)} rows/s   ratio ${(sinkRate / baseRate).toFixed(2)}   (sink CPU ${sinkCpu.toFixed(1)} µs/change here)`,
+    `${name.padEnd(16)} ${f(sinkRate)} changes/s   baseline (${baseline}) ${f(baseRate)} rows/s   ratio ${(sinkRate / baseRate).toFixed(2)}   (${batchLabel})`,
   );
 }
 
 const { records, rows } = workload();
 console.log(
-  `${N.toLocaleString('en-US')} changes (${rows.length.toLocaleString('en-US')} inserts), batches of ${BATCH}`,
+  `${N.toLocaleString('en-US')} changes (${rows.length.toLocaleString('en-US')} inserts), batches of ${args.batch ?? "each sink's default"}`,
 );
 const env = { name: 'bench', dataDir: tmpdir(), topicPrefix: 'bench', format: 'debezium' as const };
 const want = (k: string) => !args.only || args.only === k;
@@ -203,7 +291,7 @@ if (want('table-pg')) {
       { target: url, mapping: { 'public.items': { types: TYPES } } },
       env,
     )) as Sink<unknown>;
-    const rate = await throughSink(sink, records);
+    const rate = await throughSink(sink, records, batchOf(tableSinkKind));
     const client = new pg.Client(url);
     await client.connect();
     const basePid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
@@ -232,8 +320,18 @@ if (want('table-pg')) {
     const base = rows.length / ((performance.now() - started) / 1000);
     const baseUs = (cpuNow([basePid]) - cpu) / rows.length;
     await client.end();
+    const sinkLabel = batchLabel;
+    const worker = await throughWorker(
+      'table',
+      { target: url, schema: 'worker', mapping: { 'public.items': { types: TYPES } } },
+      records,
+    );
+    const workerLabel = batchLabel;
+    batchLabel = sinkLabel;
     line('table → pg', rate, base, 'multi-row insert');
     cpuLine(sinkTotalCpu, baseUs);
+    batchLabel = workerLabel;
+    line('  via worker', worker, base, 'multi-row insert');
   } finally {
     await cluster.stop();
   }
@@ -246,7 +344,7 @@ if (want('table-sqlite')) {
       { target: `sqlite:${join(dir, 'sink.db')}`, mapping: { 'public.items': { types: TYPES } } },
       env,
     )) as Sink<unknown>;
-    const rate = await throughSink(sink, records);
+    const rate = await throughSink(sink, records, batchOf(tableSinkKind));
     const db = new Database(join(dir, 'base.db'));
     db.pragma('journal_mode = WAL');
     db.exec(
@@ -273,7 +371,7 @@ if (want('redis')) {
       { key: `${prefix}:items:{id}`, offsetsKey: `${prefix}:offsets` },
       env,
     )) as Sink<unknown>;
-    const rate = await throughSink(sink, records);
+    const rate = await throughSink(sink, records, batchOf(redisSinkKind));
     const started = performance.now();
     for (let i = 0; i < rows.length; i += 5000) {
       const pipeline = redis.pipeline();

@@ -100,6 +100,13 @@ export interface ConsumerContext<Tx = undefined> {
   readonly tx: Tx;
   readonly consumer: string;
   readonly replica: number;
+  /**
+   * The lane's next batch when it already waits in full (empty otherwise), for work that needs no
+   * transaction and can be done ahead while this batch waits on I/O (parsing, planning). It may
+   * still change before it runs (a revocation drops records): keep such work by the records'
+   * topic, partition and offset, and use it only for the same records.
+   */
+  readonly upcoming?: () => readonly ConsumerRecord<unknown>[];
 }
 
 export interface RetryOptions {

@@ -70,12 +70,16 @@ export function itemRecord(
   };
 }
 
-/** Applies `records` as one batch, as the worker does (skipping what the target already holds). */
+/**
+ * Applies `records` as one batch, as the worker does (skipping what the target already holds).
+ * `upcoming`: the batch the worker would offer as the next one (`ctx.upcoming`).
+ */
 export async function applyBatch(
   session: TargetSession<unknown>,
   sink: Sink<unknown>,
   records: readonly StoredRecord[],
   fail?: 'after-write',
+  upcoming: readonly StoredRecord[] = [],
 ): Promise<void> {
   const next = new Map<string, { topic: string; partition: number; offset: number }>();
   for (const r of records) next.set(partitionKey(r.topic, r.partition), { ...r, offset: r.offset + 1 });
@@ -83,12 +87,12 @@ export async function applyBatch(
     const fresh: ConsumerRecord<unknown>[] = records
       .filter((r) => r.offset >= (stored.get(partitionKey(r.topic, r.partition)) ?? 0))
       .map(consumerRecord);
-    if (fresh.length > 0) await sink.write(fresh, tx, context(tx));
+    if (fresh.length > 0) await sink.write(fresh, tx, context(tx, upcoming));
     if (fail) throw new Error('killed before commit');
   });
 }
 
-function context(tx: unknown) {
+function context(tx: unknown, upcoming: readonly StoredRecord[] = []) {
   const logger = { info() {}, warn() {}, error() {}, debug() {} } as never;
   return {
     logger,
@@ -98,6 +102,7 @@ function context(tx: unknown) {
     tx,
     consumer: GROUP,
     replica: 0,
+    upcoming: () => upcoming.map(consumerRecord),
   };
 }
 
@@ -240,6 +245,32 @@ export function sinkConformance(
         expect(rows.get('2')?.qty).toBe('9');
         const offsets = await session.offsets(GROUP, [{ topic: TOPIC, partition: 0 }]);
         expect(offsets.get(partitionKey(TOPIC, 0))).toBe(4);
+      });
+    });
+
+    it('work done ahead for an offered next batch (ctx.upcoming) is used only for that very batch', async () => {
+      await withSink(async (s, session) => {
+        const a = [itemRecord(0, 'c', 1, item(1)), itemRecord(1, 'c', 2, item(2))];
+        const b = [itemRecord(2, 'u', 1, item(3)), itemRecord(3, 'd', 2), itemRecord(4, 'c', 4, item(4))];
+        const c = [itemRecord(5, 'u', 4, item(5)), itemRecord(6, 'c', 6, item(6))];
+        await applyBatch(session, s.sink, a, undefined, b);
+        // B fails before its commit (its work ahead is used up), then runs again.
+        await expect(applyBatch(session, s.sink, b, 'after-write', c)).rejects.toThrow(/killed/);
+        await applyBatch(session, s.sink, b, undefined, c);
+        // C was offered whole, but a revocation dropped its last record: only the first runs.
+        await applyBatch(session, s.sink, c.slice(0, 1), undefined, c.slice(1));
+        expect([...(await s.rows()).keys()].sort()).toEqual(['1', '4']);
+        // The same offset in another partition is another record.
+        await applyBatch(session, s.sink, [itemRecord(6, 'c', 8, item(8), 1)]);
+        expect([...(await s.rows()).keys()].sort()).toEqual(['1', '4', '8']);
+        await applyBatch(session, s.sink, c.slice(1));
+        const rows = await s.rows();
+        expect([...rows.keys()].sort()).toEqual(['1', '4', '6', '8']);
+        expect(rows.get('1')?.qty).toBe('3');
+        expect(rows.get('4')?.qty).toBe('5');
+        expect(rows.get('6')?.qty).toBe('6');
+        const offsets = await session.offsets(GROUP, [{ topic: TOPIC, partition: 0 }]);
+        expect(offsets.get(partitionKey(TOPIC, 0))).toBe(7);
       });
     });
 

@@ -52,10 +52,11 @@ export class BatchHandler {
   async run(
     batch: readonly StoredRecord[],
     onFinished: (records: readonly StoredRecord[]) => void,
+    upcoming?: () => readonly StoredRecord[],
   ): Promise<boolean> {
     // Wrapped once per batch: retries and the one-by-one pass see the same objects (and parses).
     const parsed = batch.map(consumerRecord);
-    const first = await this.#attempts(batch, parsed);
+    const first = await this.#attempts(batch, parsed, upcoming);
     if (first.ok) {
       onFinished(batch);
       return true;
@@ -90,6 +91,7 @@ export class BatchHandler {
   async #attempts(
     records: readonly StoredRecord[],
     parsed: readonly ConsumerRecord<unknown>[],
+    upcoming?: () => readonly StoredRecord[],
   ): Promise<{ ok: boolean; aborted: boolean; error?: unknown; firstFailedAt: number }> {
     const c = this.#o.consumer;
     let firstFailedAt = 0;
@@ -104,7 +106,7 @@ export class BatchHandler {
       }
       const started = performance.now();
       try {
-        await this.#call(records, parsed, attempt).finally(this.#o.onProgress);
+        await this.#call(records, parsed, attempt, upcoming).finally(this.#o.onProgress);
         this.#o.counters.durations.push((performance.now() - started) / 1000);
         this.#o.counters.processed += records.length;
         this.#o.gate?.succeeded();
@@ -128,6 +130,7 @@ export class BatchHandler {
     records: readonly StoredRecord[],
     parsed: readonly ConsumerRecord<unknown>[],
     attempt: number,
+    upcoming: (() => readonly StoredRecord[]) | undefined,
   ): Promise<void> {
     const ctx = (tx: unknown): ConsumerContext<unknown> => ({
       logger: this.#o.logger,
@@ -137,6 +140,7 @@ export class BatchHandler {
       tx,
       consumer: this.#o.consumer.name,
       replica: this.#o.replica,
+      upcoming: () => upcoming?.().map(consumerRecord) ?? [],
     });
     const target = this.#o.target;
     if (target === undefined) {

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { StoredRecord } from '../../core/record.ts';
 import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
 import { ConsumerStore } from '../consumer-store.ts';
-import type { ConsumerRecord } from '../define-consumer.ts';
+import type { ConsumerContext, ConsumerRecord } from '../define-consumer.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { type ResolvedConsumer, validateDefinition } from './load-consumer.ts';
 
@@ -88,6 +88,34 @@ describe('ConsumerRunner', () => {
     expect(maxRunning).toBeLessThanOrEqual(4);
     expect(runner.takeCounters().counters.processed).toBe(400);
     expect(runner.takeCounters().counters.processed).toBe(0);
+  });
+
+  it("offers the lane's next batch, when it waits in full, as ctx.upcoming", async () => {
+    const records = Array.from({ length: 400 }, (_, i) => ({ key: `k${i % 8}`, value: { n: i } }));
+    const batches: number[][] = [];
+    const upcoming: number[][] = [];
+    const { runner, store } = await setup(records, {
+      batch: { maxRecords: 50 },
+      concurrency: 1,
+      async handle(batch: ConsumerRecord<{ n: number }>[], ctx: ConsumerContext<undefined>) {
+        batches.push(batch.map((r) => r.offset));
+        const next = ctx.upcoming?.() ?? [];
+        upcoming.push(next.map((r) => r.offset));
+        // The records are parsed as the batch's own would be.
+        for (const r of next) expect(r.value).toEqual({ n: r.offset });
+        await new Promise((r) => setTimeout(r, 2));
+      },
+    });
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    await until(() => store.committed('c')[0]?.offset === 400);
+    expect(batches.flat()).toEqual(records.map((_, i) => i));
+    // Given while a full batch waited (the log was read ahead), never for the last batch...
+    expect(upcoming.filter((u) => u.length > 0).length).toBeGreaterThan(0);
+    expect(upcoming.at(-1)).toEqual([]);
+    // ...and then exactly the batch that ran next.
+    for (let i = 0; i < upcoming.length; i++) {
+      if (upcoming[i]!.length > 0) expect(upcoming[i]).toEqual(batches[i + 1]);
+    }
   });
 
   it('waits up to maxWaitMs to fill a batch', async () => {

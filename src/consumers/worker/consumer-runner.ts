@@ -74,7 +74,7 @@ export class ConsumerRunner {
         this.#gate.halted ||
         (this.#stopping && this.#draining === 0),
       draining: () => this.#draining > 0,
-      execute: (batch, dropWaiting) => this.#execute(batch, dropWaiting),
+      execute: (batch, dropWaiting, upcoming) => this.#execute(batch, dropWaiting, upcoming),
     });
     this.#commits = new OffsetCommitter(options.store, this.#c.group, options.logger, () =>
       this.#partitions.values(),
@@ -98,7 +98,16 @@ export class ConsumerRunner {
         for (const s of this.#partitions.values()) s.wake();
       },
     );
-    this.#maxBuffered = Math.min(20_000, Math.max(256, this.#c.maxRecords * this.#c.concurrency * 2));
+    // Records read ahead per partition: two batches per lane it feeds. A transactional consumer's
+    // partition feeds one lane: its running batch, the next one waiting in full (offered for work
+    // ahead) and a read in flight; more only lengthens what the young generation copies.
+    this.#maxBuffered = Math.min(
+      20_000,
+      Math.max(
+        256,
+        this.#c.transactional ? this.#c.maxRecords * 3 : this.#c.maxRecords * this.#c.concurrency * 2,
+      ),
+    );
     this.#reader = {
       log: options.log,
       logger: options.logger,
@@ -309,12 +318,13 @@ export class ConsumerRunner {
   async #execute(
     batch: StoredRecord[],
     dropWaiting: (match: (r: StoredRecord) => boolean) => void,
+    upcoming: () => StoredRecord[],
   ): Promise<void> {
     const states = this.#partitions.count(batch);
     for (const [s, n] of states) s.executing += n;
     this.#inFlight += batch.length;
     try {
-      const ok = await this.#handler!.run(batch, (records) => this.#partitions.finish(records));
+      const ok = await this.#handler!.run(batch, (records) => this.#partitions.finish(records), upcoming);
       this.#lastProgressAt = this.#clock();
       if (!ok && (this.#stopping || [...states.keys()].some((s) => s.revoked))) {
         // Left unfinished by a stop or revocation (a retry cut short): the records waiting in

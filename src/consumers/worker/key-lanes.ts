@@ -62,6 +62,11 @@ export class LaneQueue {
     return batch;
   }
 
+  /** The first `count` waiting records, left waiting (what `take(count)` would return now). */
+  peek(count: number): StoredRecord[] {
+    return this.#items.slice(this.#head, this.#head + count);
+  }
+
   /** Whether a waiting record matches. */
   some(match: (record: StoredRecord) => boolean): boolean {
     for (let i = this.#head; i < this.#items.length; i++) if (match(this.#items[i]!)) return true;

@@ -19,9 +19,14 @@ export interface LaneSchedulerOptions {
   draining(): boolean;
   /**
    * Runs one batch; the lane takes its next batch once it settles. `dropWaiting` removes records
-   * still waiting in this batch's lane (behind it: later records of the same keys).
+   * still waiting in this batch's lane (behind it: later records of the same keys). `upcoming`
+   * gives the lane's next batch when it already waits in full (else nothing), for work ahead.
    */
-  execute(batch: StoredRecord[], dropWaiting: (match: (r: StoredRecord) => boolean) => void): Promise<void>;
+  execute(
+    batch: StoredRecord[],
+    dropWaiting: (match: (r: StoredRecord) => boolean) => void,
+    upcoming: () => StoredRecord[],
+  ): Promise<void>;
 }
 
 /**
@@ -93,7 +98,12 @@ export class LaneScheduler {
     const batch = lane.queue.take(this.#o.maxRecords, now);
     lane.running = true;
     void this.#o
-      .execute(batch, (match) => lane.queue.remove(match))
+      .execute(
+        batch,
+        (match) => lane.queue.remove(match),
+        // Only a full batch is sure to be the next one as it is now (a partial one grows).
+        () => (lane.queue.size >= this.#o.maxRecords ? lane.queue.peek(this.#o.maxRecords) : []),
+      )
       .finally(() => {
         lane.running = false;
         this.#pump(lane);

@@ -18,6 +18,13 @@ import { inferPostgresType, postgresValueKind } from './table-values.ts';
 
 export { quoteIdent };
 
+/** One table's change statement, built on `columns` (a catalog entry, compared by identity). */
+export interface BuiltStatement {
+  readonly columns: Map<string, Column>;
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
 /** Statement shapes prepared per connection at most (see `#statementName`). */
 const MAX_STATEMENTS = 64;
 /** Writers made in this process: their statement names differ even on a shared connection. */
@@ -87,18 +94,53 @@ export class PostgresTableWriter {
     return this.#ready;
   }
 
-  async apply(client: pg.ClientBase, plans: Map<string, TablePlan>): Promise<void> {
+  /**
+   * The change statements of `plans` built now, on the catalog as cached (tables not cached yet,
+   * or lacking a column of the plan, are left out): for a batch planned ahead (see `apply`).
+   */
+  build(plans: Map<string, TablePlan>): Map<string, BuiltStatement> {
+    const built = new Map<string, BuiltStatement>();
+    for (const [table, plan] of plans) {
+      const columns = this.#catalog.get(table);
+      if (columns === undefined || plan.changes.size === 0) continue;
+      if ([...this.#wanted(plan).keys()].some((c) => !columns.has(c))) continue;
+      built.set(table, this.#statement(table, plan, columns));
+    }
+    return built;
+  }
+
+  /**
+   * Writes `plans` through `client`. `built` holds statements built ahead (`build`): each is used
+   * only if its table's columns are still the very catalog it was built on, else built again.
+   * `whileWaiting` runs once, right after the first change statement is sent (the server works
+   * on it meanwhile): where the sink plans its next batch.
+   */
+  async apply(
+    client: pg.ClientBase,
+    plans: Map<string, TablePlan>,
+    built?: Map<string, BuiltStatement>,
+    whileWaiting?: () => void,
+  ): Promise<void> {
+    let idle = whileWaiting;
     // In table order: the fence rows of two tables are locked in the same order by every lane.
     for (const table of [...plans.keys()].sort()) {
       try {
-        await this.#applyTable(client, table, plans.get(table)!);
+        await this.#applyTable(client, table, plans.get(table)!, built?.get(table), idle);
+        idle = undefined;
       } catch (error) {
         throw classify(error, table);
       }
     }
+    idle?.();
   }
 
-  async #applyTable(client: pg.ClientBase, table: string, plan: TablePlan): Promise<void> {
+  async #applyTable(
+    client: pg.ClientBase,
+    table: string,
+    plan: TablePlan,
+    built: BuiltStatement | undefined,
+    whileWaiting: (() => void) | undefined,
+  ): Promise<void> {
     const qualified = `${quoteIdent(this.#schema)}.${quoteIdent(table)}`;
     const fence = `${this.#schema}.${table}`;
     await this.#prepare();
@@ -128,10 +170,27 @@ export class PostgresTableWriter {
         );
       } else await client.query(`delete from ${qualified}`);
     }
-    if (plan.changes.size === 0) return;
-    const statement = new PlanStatement(fence, plan, table, columns);
-    const sql = statement.sql(qualified);
-    await client.query({ name: this.#statementName(sql), text: sql, values: statement.params });
+    if (plan.changes.size === 0) {
+      whileWaiting?.();
+      return;
+    }
+    const { sql, params } = built?.columns === columns ? built : this.#statement(table, plan, columns);
+    const sent = client.query({ name: this.#statementName(sql), text: sql, values: params });
+    whileWaiting?.();
+    await sent;
+  }
+
+  #statement(table: string, plan: TablePlan, columns: Map<string, Column>): BuiltStatement {
+    const statement = new PlanStatement(`${this.#schema}.${table}`, plan, table, columns);
+    const sql = statement.sql(`${quoteIdent(this.#schema)}.${quoteIdent(table)}`);
+    return { columns, sql, params: statement.params };
+  }
+
+  /** The columns `plan` writes (with the hidden LSN column when creating), with a first value. */
+  #wanted(plan: TablePlan): Map<string, unknown> {
+    const wanted = columnsOf(plan);
+    if (this.#create && wanted.size > 0) wanted.set(LSN_COLUMN, null);
+    return wanted;
   }
 
   /**
@@ -158,8 +217,7 @@ export class PostgresTableWriter {
     again = false,
   ): Promise<Map<string, Column>> {
     const columns = (!again && this.#catalog.get(table)) || (await this.#load(client, table, qualified));
-    const wanted = columnsOf(plan);
-    if (this.#create && wanted.size > 0) wanted.set(LSN_COLUMN, null);
+    const wanted = this.#wanted(plan);
     const missing = [...wanted.keys()].filter((c) => !columns.has(c));
     if (missing.length === 0) return columns;
     if (!this.#create) {

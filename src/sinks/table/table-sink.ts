@@ -30,18 +30,23 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import pg from 'pg';
+import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
 import { postgresTarget, sqliteTarget, type TransactionalTarget } from '../../consumers/transactional.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { Lookahead } from '../lookahead.ts';
 import type { Sink, SinkCheckContext, SinkEnvironment, SinkKind } from '../sink.ts';
-import { PostgresTableWriter } from './postgres-table-writer.ts';
+import { type BuiltStatement, PostgresTableWriter } from './postgres-table-writer.ts';
 import { SqliteTableWriter } from './sqlite-table-writer.ts';
 import { parseTarget, resolveMapping, TABLE_OPTIONS, type TableOptions } from './table-options.ts';
-import { planBatch } from './table-plan.ts';
+import { planBatch, type TablePlan } from './table-plan.ts';
 
 export const tableSinkKind: SinkKind<TableOptions> = {
   kind: 'table',
   description: 'a replica of captured tables in PostgreSQL or SQLite (upsert by key, exactly once)',
   options: TABLE_OPTIONS,
+  // Fewer, larger transactions: in bench/sinks.ts 2,000 records per batch wrote 15-30 % more
+  // changes/s into PostgreSQL than 500 (round trips and per-statement work per batch).
+  defaultBatch: { maxRecords: 2000 },
   check: checkTableSink,
   create(options) {
     const target = parseTarget(options.target);
@@ -53,10 +58,19 @@ export const tableSinkKind: SinkKind<TableOptions> = {
         schema: options.schema ?? 'public',
         createTables,
       });
+      // The next batch is planned, and its statements built, while the server runs this one's.
+      const ahead = new Lookahead<{ plans: Map<string, TablePlan>; built: Map<string, BuiltStatement> }>();
+      const planAhead = (records: readonly ConsumerRecord<unknown>[]) => {
+        const plans = planBatch(records, mappingOf);
+        return { plans, built: writer.build(plans) };
+      };
       const sink: Sink<pg.PoolClient> = {
         target: forgetOnFailure(postgresTarget(target.url), () => writer.forget()),
-        async write(batch, tx) {
-          await writer.apply(tx, planBatch(batch, mappingOf));
+        async write(batch, tx, context) {
+          const planned = ahead.take(batch);
+          await writer.apply(tx, planned?.plans ?? planBatch(batch, mappingOf), planned?.built, () =>
+            ahead.prepare(context.upcoming?.(), planAhead),
+          );
         },
         close: () => writer.close(),
       };
