@@ -2,8 +2,9 @@
  * Work done ahead for a batch that has not started yet (`ConsumerContext.upcoming`): a sink
  * computes it while its current batch waits on the target, and takes it back when a batch of the
  * very same records (topic, partition, offset, in order) comes to `write`. Records at one offset
- * of a partition never change, so the result is what the batch itself would compute; it must
- * depend only on the records and the sink's options, never on the target's state.
+ * of a partition never change, so the result is what the batch itself would compute, provided
+ * it depends only on the records and the sink's options. Whatever else it relies on (the table
+ * sink's statements: the target's columns as cached) it must carry, for `write` to check.
  *
  * A few entries are kept (one per lane of the replica at most matters); a batch that differs (a
  * revocation dropped records, a retry one by one) finds nothing and computes its own.

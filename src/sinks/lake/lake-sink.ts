@@ -1,6 +1,9 @@
+import type { ConsumerContext, ConsumerRecord } from '../../consumers/define-consumer.ts';
 import { ConfigError } from '../../core/errors.ts';
+import { Lookahead } from '../lookahead.ts';
 import type { SinkKind } from '../sink.ts';
 import { LAKE_OPTIONS, type LakeOptions, prepareLakeDir } from './lake-options.ts';
+import { type LakeScan, scanInChunks, scanLake } from './lake-scan.ts';
 import { LakeTarget, type LakeTx } from './lake-target.ts';
 
 export { LAKE_OPTIONS, type LakeOptions, lakePath, prepareLakeDir } from './lake-options.ts';
@@ -37,9 +40,26 @@ export const lakeSinkKind: SinkKind<LakeOptions> = {
       async open(context) {
         target.logger = context.logger;
       },
-      async write(batch, tx) {
-        (tx as LakeTx).add(batch);
-      },
+      write: lakeWrite(),
     };
   },
 };
+
+/**
+ * The lake sink's `write`: the batch goes into the lake transaction (`LakeTx.adopt`), read ahead
+ * when the lane offered it with the previous batch: the next batch is read, a chunk at a time,
+ * while DuckDB writes this one's files.
+ */
+export function lakeWrite(): (
+  batch: readonly ConsumerRecord<unknown>[],
+  tx: unknown,
+  context: Pick<ConsumerContext<unknown>, 'upcoming'>,
+) => Promise<void> {
+  const ahead = new Lookahead<Promise<LakeScan | undefined>>();
+  return async (batch, tx, context) => {
+    const lake = tx as LakeTx;
+    lake.adopt((await ahead.take(batch)) ?? scanLake(batch));
+    lake.whileWriting = () =>
+      ahead.prepare(context.upcoming?.(), (next) => scanInChunks(next).catch(() => undefined));
+  };
+}

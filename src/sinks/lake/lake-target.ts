@@ -23,163 +23,55 @@ import {
   type TargetSession,
   type TransactionalTarget,
 } from '../../consumers/transactional.ts';
-import { recordValueText } from '../../consumers/worker/batch-handler.ts';
 import type { NatsLogRef } from '../../log/open-event-log.ts';
 import { LakeBatch } from './lake-batch.ts';
 import { type Columns, LakeCatalog } from './lake-catalog.ts';
 import { ColumnSet, lakeTableName, type ShapeTypes } from './lake-columns.ts';
-import {
-  type EnvelopeSpans,
-  emptySpans,
-  fieldAt,
-  fieldText,
-  readEnvelope,
-  skipString,
-  skipValue,
-  stringAt,
-} from './lake-envelope.ts';
 import { applyBronzeRetention, compact, expire, removeOrphans } from './lake-maintenance.ts';
 import { loadModels, refreshModels } from './lake-models.ts';
 import type { LakeOptions } from './lake-options.ts';
 import { RowTypes } from './lake-row-types.ts';
+import { type LakeScan, scanLake } from './lake-scan.ts';
 import { lakeTypeOf, pgTypeText, ShapeHistory } from './lake-shapes.ts';
 import { LakeWriter } from './lake-writer.ts';
 
 export { lakeTableName };
 
-/** What would split a staged line (lake-writer.ts). */
-const UNSAFE = /[\n\x1f]/g;
-const INTEGER = /^-?[0-9]+$/;
-
-/** Field `key` of the flat object `[from, to)` (see `fieldText`); undefined for none or `null`. */
-function sourceField(text: string, from: number, to: number, key: string): string | undefined {
-  if (from < 0) return undefined;
-  const value = fieldText(text, from, to, key);
-  return value === 'null' ? undefined : value;
-}
-
-/** The JSON string at `at` of `text`, undefined when the value there is not a string. */
-function jsonString(text: string, at: number): string | undefined {
-  if (text.charCodeAt(at) !== 0x22) return undefined;
-  const end = skipString(text, at);
-  return end < 0 ? undefined : stringAt(text, at, end);
-}
-
-/**
- * `text` with its line breaks (then whitespace between tokens: a raw one inside a string is not
- * JSON, and `JSON.parse` says so) turned into spaces; `spans` read again.
- */
-function flatten(text: string, spans: EnvelopeSpans): string {
-  const flat = flattenJson(text);
-  readEnvelope(flat, spans);
-  return flat;
-}
-
-function flattenJson(text: string): string {
-  JSON.parse(text);
-  return text.replace(/[\n\r]/g, ' ');
-}
-
 /** One batch being applied: its changes, and its tables' columns widened by them. */
 export class LakeTx {
-  readonly batch = new LakeBatch();
+  batch = new LakeBatch();
+  /** Run once the batch's files are being written (the sink scans its next batch meanwhile). */
+  whileWriting: (() => void) | undefined;
   readonly columns = new Map<string, ColumnSet>();
   /** Per schema history entry met in this batch: the columns it types. */
   readonly #typed = new Map<SchemaHistoryEntry, ShapeTypes>();
-  #commitSource: string | undefined;
-  #commitUs = 0;
-  #commitText = '0';
-  #lastTable: { readonly raw: string; readonly name: string } | undefined;
   readonly #rows = new Map<string, Map<SchemaHistoryEntry | undefined, RowTypes>>();
-  readonly #spans: EnvelopeSpans = emptySpans();
 
   constructor(
     private readonly catalog: LakeCatalog,
     private readonly shapes?: ShapeHistory,
   ) {}
 
-  /**
-   * Buffers the batch's change events (tombstones skipped) and widens their tables' columns by
-   * them. Reads each record's JSON text in place (lake-envelope.ts), never `JSON.parse` of the
-   * whole record.
-   */
-  add(batch: readonly ConsumerRecord<unknown>[]): void {
-    const spans = this.#spans;
-    for (const r of batch) {
-      let text = recordValueText(r);
-      if (text === undefined) text = r.value == null ? null : JSON.stringify(r.value);
-      if (text === null || !readEnvelope(text, spans) || !spans.op) continue;
-      // A line break or unit separator would split DuckDB's staged lines (lake-writer.ts).
-      if (text.includes('\n') || text.includes('\x1f')) text = flatten(text, spans);
-      const { sourceStart: from, sourceEnd: to } = spans;
-      const table = this.#table(text, from, to, r.topic);
+  /** Buffers the batch's change events (see lake-scan.ts) and widens their tables' columns by them. */
+  add(records: readonly ConsumerRecord<unknown>[]): void {
+    this.adopt(scanLake(records));
+  }
+
+  /** As `add`, for the batch's records scanned already (once per transaction). */
+  adopt(scan: LakeScan): void {
+    if (this.batch.length > 0) throw new Error('lake: a transaction takes one batch');
+    this.batch = scan.batch;
+    const { tables, lsns } = scan.batch;
+    for (let i = 0; i < tables.length; i++) {
+      const table = tables[i]!;
       let cols = this.columns.get(table);
       if (!cols) {
         cols = new ColumnSet(table, this.catalog.columns(table));
         this.columns.set(table, cols);
       }
-      const lsnText = sourceField(text, from, to, 'lsn"') ?? '0';
-      const lsn = Number(lsnText);
-      if (spans.afterStart >= 0 && text.charCodeAt(spans.afterStart) === 0x7b) {
-        this.#rowTypes(table, cols, this.shapes?.at(table, lsn)).observe(text, spans.afterStart);
-      }
-      const key = r.key?.includes('\n') || r.key?.includes('\x1f') ? flattenJson(r.key) : r.key;
-      this.#commitTime(text, from, to, r.timestamp);
-      const { transactionStart: t, transactionEnd: tEnd } = spans;
-      this.batch.push(
-        table,
-        lsn,
-        lsnText,
-        r.partition,
-        r.offset,
-        spans.op.length > 1 ? spans.op.replace(UNSAFE, ' ') : spans.op,
-        this.#commitUs,
-        this.#commitText,
-        sourceField(text, from, to, 'txId"') ?? null,
-        t < 0 ? null : (sourceField(text, t, tEnd, 'total_order"') ?? null),
-        key,
-        spans.beforeStart < 0 ? null : text.slice(spans.beforeStart, spans.beforeEnd),
-        spans.afterStart < 0 ? null : text.slice(spans.afterStart, spans.afterEnd),
-      );
+      const at = scan.afterAt[i]!;
+      if (at >= 0) this.#rowTypes(table, cols, this.shapes?.at(table, lsns[i]!)).observe(scan.texts[i]!, at);
     }
-  }
-
-  /**
-   * The change's commit time (`source.ts_us`, else `ts_ms`, else the record's timestamp) into
-   * `#commitUs` and its integer text; the last one is kept (a transaction's changes share it).
-   */
-  #commitTime(text: string, from: number, to: number, timestamp: number): void {
-    const us = sourceField(text, from, to, 'ts_us"');
-    if (us !== undefined && us === this.#commitSource) return;
-    this.#commitSource = us;
-    if (us !== undefined && INTEGER.test(us)) {
-      this.#commitUs = Number(us);
-      this.#commitText = us;
-      return;
-    }
-    const ms = us === undefined ? sourceField(text, from, to, 'ts_ms"') : undefined;
-    this.#commitUs = us !== undefined ? Number(us) : (ms !== undefined ? Number(ms) : timestamp) * 1000;
-    this.#commitText = String(Math.trunc(this.#commitUs));
-  }
-
-  /**
-   * The lake table of a change: its source's schema and table (the topic's last part without
-   * them). The last one is kept: consecutive changes are mostly of one table.
-   */
-  #table(text: string, from: number, to: number, topic: string): string {
-    const schemaAt = from < 0 ? -1 : fieldAt(text, from, to, 'schema"');
-    const tableAt = from < 0 ? -1 : fieldAt(text, from, to, 'table"');
-    const last = this.#lastTable;
-    if (schemaAt >= 0 && schemaAt < tableAt && last && text.startsWith(last.raw, schemaAt)) {
-      if (skipValue(text, tableAt) === schemaAt + last.raw.length) return last.name;
-    }
-    const schema = schemaAt < 0 ? undefined : jsonString(text, schemaAt);
-    const name = tableAt < 0 ? undefined : jsonString(text, tableAt);
-    const table = lakeTableName(schema ?? 'public', name ?? topic.split('.').at(-1)!);
-    if (schema !== undefined && name !== undefined && schemaAt < tableAt) {
-      this.#lastTable = { raw: text.slice(schemaAt, skipValue(text, tableAt)), name: table };
-    }
-    return table;
   }
 
   /** The row typing of `table` under `entry` (one per table and shape in a batch). */
@@ -303,7 +195,9 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
             const columns = new Map<string, Columns>();
             for (const [t, c] of tx.columns) if (c.changed) columns.set(t, c.columns());
             const { batch } = tx;
-            const files = await writer.write(batch, (t) => tx.columns.get(t)!.columns());
+            const writing = writer.write(batch, (t) => tx.columns.get(t)!.columns());
+            tx.whileWriting?.();
+            const files = await writing;
             const truncates: { name: string; lsn: number; off: number }[] = [];
             for (let i = 0; i < batch.length; i++) {
               if (batch.ops[i] === 't')
