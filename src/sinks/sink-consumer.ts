@@ -46,8 +46,11 @@ export async function sinkConsumer(
     topics: [...spec.topics],
     group: spec.name,
     ...(c.replicas !== undefined ? { replicas: c.replicas } : {}),
-    batch:
-      c.batchSize !== undefined ? { maxRecords: c.batchSize } : (kind.defaultBatch ?? { maxRecords: 500 }),
+    // `batchSize` sets the records per batch; the kind's wait to fill one stays (the lake's).
+    batch: {
+      ...(kind.defaultBatch ?? { maxRecords: 500 }),
+      ...(c.batchSize !== undefined ? { maxRecords: c.batchSize } : {}),
+    },
     ...(c.retryAttempts !== undefined ? { retry: { attempts: c.retryAttempts } } : {}),
     ...(c.memoryMb !== undefined ? { memoryMb: c.memoryMb } : {}),
     transactional: target,

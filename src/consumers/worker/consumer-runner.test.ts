@@ -7,6 +7,7 @@ import type { StoredRecord } from '../../core/record.ts';
 import { EmbeddedEventLog } from '../../log/embedded/sqlite-event-log.ts';
 import { ConsumerStore } from '../consumer-store.ts';
 import type { ConsumerContext, ConsumerRecord } from '../define-consumer.ts';
+import { sqliteTarget } from '../transactional.ts';
 import { ConsumerRunner } from './consumer-runner.ts';
 import { type ResolvedConsumer, validateDefinition } from './load-consumer.ts';
 
@@ -116,6 +117,23 @@ describe('ConsumerRunner', () => {
     for (let i = 0; i < upcoming.length; i++) {
       if (upcoming[i]!.length > 0) expect(upcoming[i]).toEqual(batches[i + 1]);
     }
+  });
+
+  it('reads far enough ahead to fill a transactional batch larger than 20,000 records', async () => {
+    const records = Array.from({ length: 50_000 }, (_, i) => ({ key: `k${i % 8}`, value: i }));
+    const sizes: number[] = [];
+    const file = join(mkdtempSync(join(tmpdir(), 'tributary-runner-target-')), 'target.db');
+    const { runner } = await setup(records, {
+      // A batch that could not fill would wait the full minute (the test's timeout is shorter).
+      batch: { maxRecords: 25_000, maxWaitMs: 60_000 },
+      transactional: sqliteTarget(file),
+      handle(batch: unknown[]) {
+        sizes.push(batch.length);
+      },
+    });
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    await until(() => sizes.reduce((a, b) => a + b, 0) === 50_000);
+    expect(sizes).toEqual([25_000, 25_000]);
   });
 
   it('waits up to maxWaitMs to fill a batch', async () => {

@@ -100,14 +100,12 @@ export class ConsumerRunner {
     );
     // Records read ahead per partition: two batches per lane it feeds. A transactional consumer's
     // partition feeds one lane: its running batch, the next one waiting in full (offered for work
-    // ahead) and a read in flight; more only lengthens what the young generation copies.
-    this.#maxBuffered = Math.min(
-      20_000,
-      Math.max(
-        256,
-        this.#c.transactional ? this.#c.maxRecords * 3 : this.#c.maxRecords * this.#c.concurrency * 2,
-      ),
-    );
+    // ahead) and a read in flight; more only lengthens what the young generation copies. At most
+    // 20,000, or two batches when they are larger (else a batch could never fill, and would
+    // always wait its `maxWaitMs`).
+    const c = this.#c;
+    const perPartition = c.transactional ? c.maxRecords * 3 : c.maxRecords * c.concurrency * 2;
+    this.#maxBuffered = Math.max(256, Math.min(Math.max(20_000, c.maxRecords * 2), perPartition));
     this.#reader = {
       log: options.log,
       logger: options.logger,
