@@ -235,8 +235,9 @@ export class PostgresTableWriter {
           inferPostgresType(wanted.get(c), plan.keyColumns.includes(c)));
     if (columns.size === 0) {
       const defs = [...wanted.keys()].map((c) => `${quoteIdent(c)} ${typeOf(c)}`);
-      // Another lane creating it at once: its commit makes ours fail with a unique violation,
-      // after which the table is there (a savepoint keeps the batch's transaction usable).
+      // Another lane creating it at once: its commit makes ours fail with a unique violation or
+      // "relation already exists" (by timing), after which the table is there (a savepoint keeps
+      // the batch's transaction usable).
       await client.query('savepoint tributary_create');
       try {
         await client.query(
@@ -244,7 +245,8 @@ export class PostgresTableWriter {
         );
         await client.query('release savepoint tributary_create');
       } catch (error) {
-        if ((error as { code?: string }).code !== '23505' || again) throw error;
+        const code = (error as { code?: string }).code;
+        if ((code !== '23505' && code !== '42P07') || again) throw error;
         await client.query('rollback to savepoint tributary_create');
         return this.#ensure(client, table, qualified, plan, true);
       }
