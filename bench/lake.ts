@@ -22,19 +22,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import pino from 'pino';
-import { ConsumerStore } from '../src/consumers/consumer-store.ts';
 import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
 import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
-import { ConsumerRunner } from '../src/consumers/worker/consumer-runner.ts';
-import { validateDefinition } from '../src/consumers/worker/load-consumer.ts';
-import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from '../src/sinks/lake/lake-sink.ts';
 import { LakeTarget } from '../src/sinks/lake/lake-target.ts';
-import { sinkConsumer } from '../src/sinks/sink-consumer.ts';
+import { runSinkReplica } from './sink-worker.ts';
 
 const { values } = parseArgs({
   options: {
@@ -114,73 +109,39 @@ function record(i: number): ConsumerRecord<unknown> & { text: string } {
  */
 async function throughWorker(records: readonly (ConsumerRecord<unknown> & { text: string })[]) {
   const dataDir = mkdtempSync(join(tmpdir(), 'lake-bench-worker-'));
+  const spec = {
+    name: 'lake-worker',
+    common: { kind: 'lake', batchSize: batch },
+    options: LAKE_OPTIONS.parse({
+      path: join(dataDir, 'lake'),
+      compactFiles: 100_000,
+      modelsRefreshChanges: 1e9,
+      modelsRefreshSeconds: 1e6,
+    }),
+    topics: [records[0]!.topic],
+  };
+  let catalog: LakeCatalog | undefined;
   try {
-    const writer = EmbeddedEventLog.open({ dataDir, durable: false });
-    for (let i = 0; i < records.length; i += 10_000) {
-      await writer.append(
-        records.slice(i, i + 10_000).map((r) => ({
-          topic: r.topic,
-          key: r.key,
-          value: r.text,
-          headers: {},
-          timestamp: r.timestamp,
-        })),
-      );
-    }
-    await writer.close();
-    const log = EmbeddedEventLog.open({ dataDir, readonly: true });
-    const store = ConsumerStore.open({ dataDir });
-    const topic = records[0]!.topic;
-    const spec = {
-      name: 'lake-worker',
-      common: { kind: 'lake', batchSize: batch },
-      options: LAKE_OPTIONS.parse({
-        path: join(dataDir, 'lake'),
-        compactFiles: 100_000,
-        modelsRefreshChanges: 1e9,
-        modelsRefreshSeconds: 1e6,
-      }),
-      topics: [topic],
+    // The lake's stored offset, in its catalog (made when the replica's session opens).
+    const done = () => {
+      catalog ??= new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
+      const row = catalog.db
+        .prepare(
+          'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
+        )
+        .get(spec.name) as { n: number };
+      return row.n >= records.length;
     };
-    const env = { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' as const };
-    const definition = await sinkConsumer(spec, env);
-    const consumer = validateDefinition(spec.name, join(dataDir, 'index.ts'), definition);
-    let fatal: Error | undefined;
-    const runner = new ConsumerRunner({
-      consumer,
-      replica: 0,
-      log,
-      store,
-      logger: pino({ level: 'silent' }),
-      onFatal: (error) => {
-        fatal = error;
-      },
-    });
-    try {
-      await runner.start();
-      const catalog = new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
-      const stored = catalog.db.prepare(
-        'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
-      );
-      const started = performance.now();
-      const cpu = process.cpuUsage();
-      await runner.assign([{ topic, partition: 0 }]);
-      for (;;) {
-        if (fatal) throw fatal;
-        const row = stored.get(spec.name) as { n: number } | undefined;
-        if ((row?.n ?? 0) >= records.length) break;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      const seconds = (performance.now() - started) / 1000;
-      const used = process.cpuUsage(cpu);
-      catalog.close();
-      return { seconds, cpuSeconds: +((used.user + used.system) / 1e6).toFixed(2) };
-    } finally {
-      await runner.stop();
-      store.close();
-      await log.close();
-    }
+    const run = await runSinkReplica(
+      dataDir,
+      records.map((r) => ({ topic: r.topic, key: r.key, value: r.text, timestamp: r.timestamp })),
+      spec,
+      { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' },
+      done,
+    );
+    return { seconds: run.seconds, cpuSeconds: +run.cpuSeconds.toFixed(2) };
   } finally {
+    catalog?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -23,19 +23,14 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import pino from 'pino';
-import { ConsumerStore } from '../src/consumers/consumer-store.ts';
 import { partitionKey } from '../src/consumers/transactional.ts';
 import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
-import { ConsumerRunner } from '../src/consumers/worker/consumer-runner.ts';
-import { validateDefinition } from '../src/consumers/worker/load-consumer.ts';
 import type { StoredRecord } from '../src/core/record.ts';
-import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { redisSinkKind } from '../src/sinks/redis/redis-sink.ts';
 import type { Sink, SinkKind } from '../src/sinks/sink.ts';
-import { sinkConsumer } from '../src/sinks/sink-consumer.ts';
 import { tableSinkKind } from '../src/sinks/table/table-sink.ts';
 import { startCluster } from '../test/support/pg-cluster.ts';
+import { runSinkReplica } from './sink-worker.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -197,63 +192,33 @@ async function throughSink(sink: Sink<unknown>, records: StoredRecord[], BATCH: 
  * lane, with the next batch planned while the target works) until the target's stored offset
  * reaches the end. Timed from the assignment.
  */
-async function throughWorker(
-  kind: 'table' | 'redis',
-  options: unknown,
-  records: StoredRecord[],
-): Promise<number> {
+async function throughWorker(url: string, options: unknown, records: StoredRecord[]): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-sinks-worker-'));
-  const writer = EmbeddedEventLog.open({ dataDir, durable: false });
-  for (let i = 0; i < records.length; i += 10_000) {
-    await writer.append(
-      records.slice(i, i + 10_000).map((r) => ({
-        topic: r.topic,
-        key: r.key,
-        value: r.value,
-        headers: r.headers,
-        timestamp: r.timestamp,
-      })),
-    );
-  }
-  await writer.close();
-  const log = EmbeddedEventLog.open({ dataDir, readonly: true });
-  const store = ConsumerStore.open({ dataDir });
-  const spec = { name: 'bench-worker', common: { kind }, options, topics: [records[0]!.topic] };
-  const definition = await sinkConsumer(spec, { ...env, name: spec.name, dataDir });
-  const consumer = validateDefinition(spec.name, join(dataDir, 'index.ts'), definition);
-  let fatal: Error | undefined;
-  const runner = new ConsumerRunner({
-    consumer,
-    replica: 0,
-    log,
-    store,
-    logger: pino({ level: 'silent' }),
-    onFatal: (error) => {
-      fatal = error;
-    },
-  });
-  const topic = records[0]!.topic;
+  const spec = { name: 'bench-worker', common: { kind: 'table' }, options, topics: [records[0]!.topic] };
+  const client = new pg.Client(url);
+  await client.connect();
   try {
-    await runner.start();
-    const session = await definition.transactional!.open({ connections: 1 });
-    const started = performance.now();
-    const cpu = process.cpuUsage();
-    await runner.assign([{ topic, partition: 0 }]);
-    for (;;) {
-      if (fatal) throw fatal;
-      const stored = await session.offsets(spec.name, [{ topic, partition: 0 }]);
-      if ((stored.get(partitionKey(topic, 0)) ?? 0) >= records.length) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await session.close();
-    const used = process.cpuUsage(cpu);
-    batchLabel = `worker, batches of ${consumer.maxRecords.toLocaleString('en-US')}; CPU here, log reads too, ${((used.user + used.system) / records.length).toFixed(1)} µs/change`;
-    return records.length / seconds;
+    const stored = async () => {
+      const r = await client
+        .query<{ n: string }>(
+          'select next_offset as n from tributary_consumer_offsets where group_name = $1',
+          [spec.name],
+        )
+        .catch(() => ({ rows: [] as { n: string }[] }));
+      return Number(r.rows[0]?.n ?? 0) >= records.length;
+    };
+    const run = await runSinkReplica(
+      dataDir,
+      records.map((r) => ({ ...r, value: r.value ?? '' })),
+      spec,
+      { ...env, name: spec.name, dataDir },
+      stored,
+    );
+    const batch = (tableSinkKind.defaultBatch?.maxRecords ?? 500).toLocaleString('en-US');
+    batchLabel = `worker, batches of ${batch}; CPU here, log reads too, ${((run.cpuSeconds * 1e6) / records.length).toFixed(1)} µs/change`;
+    return records.length / run.seconds;
   } finally {
-    await runner.stop();
-    store.close();
-    await log.close();
+    await client.end();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -322,7 +287,7 @@ if (want('table-pg')) {
     await client.end();
     const sinkLabel = batchLabel;
     const worker = await throughWorker(
-      'table',
+      url,
       { target: url, schema: 'worker', mapping: { 'public.items': { types: TYPES } } },
       records,
     );
