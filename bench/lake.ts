@@ -22,8 +22,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { SchemaHistoryEntry } from '../src/capture/schema-history.ts';
 import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
 import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
+import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     updates: { type: 'string', default: '0.2' },
     'no-read-ahead': { type: 'boolean', default: false },
     'via-worker': { type: 'boolean', default: false },
+    'no-history': { type: 'boolean', default: false },
   },
 });
 const orders = Number(values.orders);
@@ -48,6 +51,63 @@ let peak = 0;
 const sampler = setInterval(() => {
   peak = Math.max(peak, process.memoryUsage().rss);
 }, 50);
+
+/**
+ * The capture's schema history record of the bench table, appended to an embedded log under
+ * `dataDir` (topic prefix `bench`): a configured lake sink types columns by it (int8, numeric,
+ * timestamp...). With `--no-history` the lake types them by their values instead.
+ */
+async function writeHistory(dataDir: string): Promise<void> {
+  const column = (name: string, position: number, typeName: string, typeMod = -1) => ({
+    name,
+    position,
+    attnum: position,
+    typeName,
+    typeExpression: null,
+    typeOid: 0,
+    typeMod,
+    key: name === 'id',
+    nullable: name !== 'id',
+  });
+  const entry: SchemaHistoryEntry = {
+    type: 'CREATE',
+    id: 'public.orders',
+    lsn: '0/0',
+    ts_ms: 1_767_323_045_123,
+    source: {
+      version: '0.1.0',
+      connector: 'postgresql',
+      name: 'bench',
+      db: 'shop',
+      schema: 'public',
+      table: 'orders',
+      txId: 1,
+      lsn: 0,
+      ts_ms: 1_767_323_045_123,
+    },
+    table: {
+      schema: 'public',
+      table: 'orders',
+      relationId: 1,
+      replicaIdentity: 'default',
+      primaryKeyColumnNames: ['id'],
+      columns: [
+        column('id', 1, 'int8'),
+        column('customer_id', 2, 'int4'),
+        column('total_amount', 3, 'numeric', ((12 << 16) | 2) + 4),
+        column('status', 4, 'varchar'),
+        column('created_at', 5, 'timestamp'),
+        column('updated_at', 6, 'timestamp'),
+      ],
+    },
+    changes: null,
+  };
+  const log = EmbeddedEventLog.open({ dataDir, durable: false });
+  await log.append([
+    { topic: 'bench.schema-history', key: null, value: JSON.stringify(entry), headers: {}, timestamp: 0 },
+  ]);
+  await log.close();
+}
 
 function envelope(i: number, id: number, op: 'c' | 'u'): string {
   const row = {
@@ -82,23 +142,51 @@ function envelope(i: number, id: number, op: 'c' | 'u'): string {
 }
 
 /**
- * A record as the worker hands it (value parsed from its text on access; the text readable). The
- * text is decoded from UTF-8 as the log reader's is: a flat string. (`JSON.stringify` returns a
- * rope, which the first read flattens: a cost the worker never pays, charged to the lake before.)
+ * The records, kept as UTF-8 bytes per batch (off the JavaScript heap, as the log keeps them),
+ * and made into records as the worker hands them (value parsed from its text on access; the text
+ * readable, decoded into a flat string as the log reader decodes it) when a batch is read: so the
+ * bench process holds a few batches of records, not all of them (a heap of every record made its
+ * garbage collection, not the lake, the cost measured).
  */
-function record(i: number): ConsumerRecord<unknown> & { text: string } {
-  const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
-  const text = Buffer.from(envelope(i, id, i < orders ? 'c' : 'u')).toString('utf8');
-  const r = consumerRecord({
-    topic: 'bench.public.orders',
-    partition: 0,
-    offset: i,
-    key: `{"id":${id}}`,
-    value: text,
-    headers: {},
-    timestamp: 1_767_323_045_123,
+const batches: { bytes: Buffer; ends: number[] }[] = [];
+
+function makeBatches(): void {
+  for (let from = 0; from < total; from += batch) {
+    const parts: Buffer[] = [];
+    const ends: number[] = [];
+    let at = 0;
+    for (let i = from; i < Math.min(total, from + batch); i++) {
+      const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+      const bytes = Buffer.from(envelope(i, id, i < orders ? 'c' : 'u'));
+      parts.push(bytes);
+      at += bytes.length;
+      ends.push(at);
+    }
+    batches.push({ bytes: Buffer.concat(parts), ends });
+  }
+}
+
+/** Batch `k`'s records as the worker hands them ([] past the last). */
+function recordsOf(k: number): (ConsumerRecord<unknown> & { text: string })[] {
+  const b = batches[k];
+  if (!b) return [];
+  let start = 0;
+  return b.ends.map((end, j) => {
+    const i = k * batch + j;
+    const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+    const text = b.bytes.toString('utf8', start, end);
+    start = end;
+    const r = consumerRecord({
+      topic: 'bench.public.orders',
+      partition: 0,
+      offset: i,
+      key: `{"id":${id}}`,
+      value: text,
+      headers: {},
+      timestamp: 1_767_323_045_123,
+    });
+    return Object.assign(r, { text });
   });
-  return Object.assign(r, { text });
 }
 
 /**
@@ -107,8 +195,10 @@ function record(i: number): ConsumerRecord<unknown> & { text: string } {
  * sink runs: log reads, the lane, read-ahead, commits. Timed from the assignment until the lake's
  * stored offset reaches the end.
  */
-async function throughWorker(records: readonly (ConsumerRecord<unknown> & { text: string })[]) {
+async function throughWorker() {
+  const records = batches.flatMap((_, k) => recordsOf(k));
   const dataDir = mkdtempSync(join(tmpdir(), 'lake-bench-worker-'));
+  if (!values['no-history']) await writeHistory(dataDir);
   const spec = {
     name: 'lake-worker',
     common: { kind: 'lake', batchSize: batch },
@@ -148,29 +238,33 @@ async function throughWorker(records: readonly (ConsumerRecord<unknown> & { text
 
 const total = orders + updates;
 const root = mkdtempSync(join(tmpdir(), 'lake-bench-'));
+const historyDir = mkdtempSync(join(tmpdir(), 'lake-bench-history-'));
 try {
   const options = LAKE_OPTIONS.parse({
     compactFiles: 100_000,
     modelsRefreshChanges: 1e9,
     modelsRefreshSeconds: 1e6,
   });
-  const target = new LakeTarget(root, options);
+  if (!values['no-history']) await writeHistory(historyDir);
+  const target = new LakeTarget(root, options, { dataDir: historyDir, topicPrefix: 'bench' });
   const session = await target.open();
   const write = lakeWrite();
-  // Records are made before the clock starts (the log's read is not the lake's cost).
-  const all = Array.from({ length: total }, (_, i) => record(i));
+  // The records' bytes are made before the clock starts; each batch is decoded as it is read.
+  makeBatches();
   const started = performance.now();
   const cpu0 = process.cpuUsage();
   let commits = 0;
-  for (let from = 0; from < total; from += batch) {
-    const slice = all.slice(from, from + batch);
+  let next = recordsOf(0);
+  for (let k = 0; k < batches.length; k++) {
+    const slice = next;
+    next = recordsOf(k + 1);
+    const offered = values['no-read-ahead'] ? [] : next;
     await session.transaction(
       'bench',
-      [{ topic: 'bench.public.orders', partition: 0, offset: from + slice.length }],
+      [{ topic: 'bench.public.orders', partition: 0, offset: k * batch + slice.length }],
       async (tx) => {
         // As the sink's replica: the next batch offered for reading ahead (a full one waits).
-        const next = values['no-read-ahead'] ? [] : all.slice(from + batch, from + 2 * batch);
-        await write(slice, tx, { upcoming: () => next });
+        await write(slice, tx, { upcoming: () => offered });
       },
     );
     commits++;
@@ -182,17 +276,17 @@ try {
   // Baseline: DuckDB parses the same JSON text and writes one Parquet file.
   const ndjson = join(root, 'records.ndjson');
   writeFileSync(ndjson, '');
-  for (let i = 0; i < all.length; i += 100_000) {
-    appendFileSync(
-      ndjson,
-      `${all
-        .slice(i, i + 100_000)
-        .map((r) => r.text)
-        .join('\n')}\n`,
-    );
+  for (const b of batches) {
+    let start = 0;
+    const lines = b.ends.map((end) => {
+      const line = b.bytes.subarray(start, end);
+      start = end;
+      return Buffer.concat([line, Buffer.from('\n')]);
+    });
+    appendFileSync(ndjson, Buffer.concat(lines));
   }
-  const viaWorker = values['via-worker'] ? await throughWorker(all) : undefined;
-  all.length = 0;
+  const viaWorker = values['via-worker'] ? await throughWorker() : undefined;
+  batches.length = 0;
   const duck = await DuckDBInstance.create(':memory:', { threads: '2' });
   const c = await duck.connect();
   const t0 = performance.now();
@@ -276,4 +370,5 @@ try {
   console.log(JSON.stringify(out, null, 2));
 } finally {
   rmSync(root, { recursive: true, force: true });
+  rmSync(historyDir, { recursive: true, force: true });
 }

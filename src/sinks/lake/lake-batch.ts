@@ -1,103 +1,99 @@
 /**
- * One batch's change events as the lake writer takes them: per change, the few values the writer
- * decides with (table, LSN, log position, op, commit time, key) in arrays, and the text DuckDB
- * stages, built as the changes arrive.
+ * One batch's change events as DuckDB stages them: newline-delimited JSON, a line per change
+ * wrapping the record's own envelope text with its place in the log, built in UTF-8 as the
+ * changes arrive:
  *
- * The staged text: a line per change, its fields split by U+001F (which JSON text never holds
- * raw; the caller turns line breaks between JSON tokens into spaces), `LINES_PER_VALUE` lines per
- * value handed to DuckDB: a few hundred native calls per batch instead of several per change, and
- * no object per change kept until the batch is written (they outlived the young generation).
+ *   {"o":<offset>,"p":<partition>,"t":<timestamp ms>,"q":<topic index>,"k":<key text as a JSON string or null>,"v":<envelope>}
+ *
+ * The topic (index into `topics`) names the table of a change whose source does not.
+ *
+ * DuckDB's `read_json` parses the lines (lake-writer.ts): the envelope is read once, natively,
+ * in parallel, where reading its fields in JavaScript and handing DuckDB each of them was most of
+ * the lake's CPU. The envelope must hold no raw line break (the caller flattens one that does).
+ *
+ * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks.
  */
 
-/** Lines per staged value. */
-export const LINES_PER_VALUE = 256;
+const CHUNK = 1 << 20;
+const CLOSE = 0x7d;
+const NEWLINE = 0x0a;
 
-/** The staged columns of a line's fields (`l`), in the order `push` writes them ('' is NULL). */
-export const STAGE_COLUMNS = `l[1] AS tbl, l[2]::INTEGER AS part, l[3]::BIGINT AS off, l[4]::BIGINT AS ts_us,
-  l[5]::BIGINT AS lsn, l[6] AS op, nullif(l[7], '')::BIGINT AS txid, nullif(l[8], '')::BIGINT AS tx_order,
-  nullif(l[9], '') AS k, nullif(l[10], '') AS before, nullif(l[11], '') AS after`;
-
-const US = '\x1f';
+/** The `read_json` columns of a staged line. Source fields are read as text, then cast. */
+export const STAGED_JSON_COLUMNS = `{o: 'BIGINT', p: 'INTEGER', t: 'DOUBLE', q: 'INTEGER', k: 'VARCHAR',
+  v: 'STRUCT(before JSON, after JSON, source STRUCT(lsn BIGINT, ts_us BIGINT, ts_ms BIGINT, txId BIGINT,
+    "schema" VARCHAR, "table" VARCHAR), "transaction" STRUCT(total_order BIGINT), op VARCHAR)'}`;
 
 export class LakeBatch {
-  readonly tables: string[] = [];
-  readonly lsns: number[] = [];
+  /** The topics of the batch, by the index the lines carry. */
+  readonly topics: string[] = [];
+  /** Per staged line (by index), where its record is: for an error naming it. */
   readonly partitions: number[] = [];
   readonly offsets: number[] = [];
-  /** c, u, d, r, t. */
-  readonly ops: string[] = [];
-  /** Commit times, microseconds since the epoch. */
-  readonly commitUs: number[] = [];
-  /** JSON text of the key columns; null for a table without key (and truncates). */
-  readonly keys: (string | null)[] = [];
-  readonly #values: string[] = [];
-  readonly #lines: string[] = [];
+  /** Per staged line, its topic's index in `topics`. */
+  readonly topicOf: number[] = [];
+  /** Per staged line, the envelope text (to name a record DuckDB could not read). */
+  readonly texts: string[] = [];
+  readonly #chunks: Buffer[] = [];
+  #chunk = Buffer.allocUnsafe(CHUNK);
+  #at = 0;
+  #topic = -1;
+  /** The longest line, in bytes at most (DuckDB's `maximum_object_size`). */
+  longest = 0;
 
   get length(): number {
-    return this.tables.length;
+    return this.offsets.length;
   }
 
-  /**
-   * Adds a change. The texts are as the record wrote them, so DuckDB reads every digit:
-   * `lsnText` and `commitText` integers, `txId` and `txOrder` JSON numbers or null, `before` and
-   * `after` the row images' JSON or null.
-   */
+  /** Adds a change: its record's place, timestamp, key text and envelope text (one line). */
   push(
-    table: string,
-    lsn: number,
-    lsnText: string,
+    topic: string,
     partition: number,
     offset: number,
-    op: string,
-    commitUs: number,
-    commitText: string,
-    txId: string | null,
-    txOrder: string | null,
+    timestamp: number,
     key: string | null,
-    before: string | null,
-    after: string | null,
+    text: string,
   ): void {
-    this.tables.push(table);
-    this.lsns.push(lsn);
+    let q = this.#topic;
+    if (q < 0 || this.topics[q] !== topic) {
+      q = this.topics.indexOf(topic);
+      if (q < 0) q = this.topics.push(topic) - 1;
+      this.#topic = q;
+    }
     this.partitions.push(partition);
     this.offsets.push(offset);
-    this.ops.push(op);
-    this.commitUs.push(commitUs);
-    this.keys.push(key);
-    this.#lines.push(
-      table +
-        US +
-        partition +
-        US +
-        offset +
-        US +
-        commitText +
-        US +
-        lsnText +
-        US +
-        op +
-        US +
-        (txId ?? '') +
-        US +
-        (txOrder ?? '') +
-        US +
-        (key ?? '') +
-        US +
-        (before ?? '') +
-        US +
-        (after ?? ''),
-    );
-    if (this.#lines.length === LINES_PER_VALUE) this.#flush();
+    this.topicOf.push(q);
+    this.texts.push(text);
+    const head = `{"o":${offset},"p":${partition},"t":${timestamp},"q":${q},"k":${key === null ? 'null' : JSON.stringify(key)},"v":`;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    const most = (head.length + text.length) * 3 + 2;
+    if (this.#at + most > this.#chunk.length) this.#next(most);
+    const start = this.#at;
+    this.#at += this.#chunk.write(head, this.#at, 'utf8');
+    this.#at += this.#chunk.write(text, this.#at, 'utf8');
+    this.#chunk[this.#at++] = CLOSE;
+    this.#chunk[this.#at++] = NEWLINE;
+    if (this.#at - start > this.longest) this.longest = this.#at - start;
   }
 
-  /** The staged text: values of up to `LINES_PER_VALUE` lines. */
-  values(): readonly string[] {
-    if (this.#lines.length > 0) this.#flush();
-    return this.#values;
+  /** The staged bytes, in order. */
+  bytes(): readonly Buffer[] {
+    if (this.#at > 0) {
+      this.#chunks.push(this.#chunk.subarray(0, this.#at));
+      this.#chunk = Buffer.allocUnsafe(CHUNK);
+      this.#at = 0;
+    }
+    return this.#chunks;
   }
 
-  #flush(): void {
-    this.#values.push(this.#lines.join('\n'));
-    this.#lines.length = 0;
+  /** Where the record of staged line `index` (0-based) is, for an error message. */
+  place(index: number): string {
+    const topic = this.topics[this.topicOf[index]!];
+    return `${topic} partition ${this.partitions[index]} offset ${this.offsets[index]}`;
+  }
+
+  #next(most: number): void {
+    if (this.#at > 0) this.#chunks.push(this.#chunk.subarray(0, this.#at));
+    this.#chunk = Buffer.allocUnsafe(Math.max(CHUNK, most));
+    this.#at = 0;
   }
 }

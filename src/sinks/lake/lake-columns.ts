@@ -44,7 +44,14 @@ export type ShapeTypes = ReadonlyMap<
 >;
 
 /** Types whose values arrive as JSON numbers or booleans: a string there is a masked value. */
-const NOT_STRING = new Set(['BIGINT', 'FLOAT', 'DOUBLE', 'BOOLEAN', 'DATE', 'TIMESTAMP']);
+export const NOT_STRING: ReadonlySet<string> = new Set([
+  'BIGINT',
+  'FLOAT',
+  'DOUBLE',
+  'BOOLEAN',
+  'DATE',
+  'TIMESTAMP',
+]);
 /** How floats' NaN and infinities arrive (strings in a number column, not masks). */
 const NON_FINITE = new Set(['NaN', 'Infinity', '-Infinity']);
 
@@ -187,6 +194,11 @@ export class ColumnSet {
 
   has(name: string): boolean {
     return this.#types.has(name);
+  }
+
+  /** The column's type so far, or undefined. */
+  typeOf(name: string): LakeType | undefined {
+    return this.#types.get(name);
   }
 
   columns(): Columns {

@@ -13,7 +13,8 @@ import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
 import { LakeCatalog } from './lake-catalog.ts';
 import { queryLake } from './lake-query.ts';
 import { LAKE_OPTIONS } from './lake-sink.ts';
-import { LakeTarget, type LakeTx } from './lake-target.ts';
+import { LakeTarget } from './lake-target.ts';
+import type { LakeTx } from './lake-tx.ts';
 
 let offset = 0;
 const DAY_US = 86_400_000_000;

@@ -17,6 +17,7 @@ import { join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { FileEntry, LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
+import { STAGE_DIR } from './lake-stage.ts';
 import { makeDurable, newFilePath } from './lake-writer.ts';
 
 export interface CompactionResult {
@@ -158,7 +159,10 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Deletes Parquet files the catalog does not name whose writer is gone; returns their paths. */
+/**
+ * Deletes Parquet files the catalog does not name, and stage files (lake-writer.ts), whose writer
+ * is gone; returns their paths.
+ */
 export function removeOrphans(catalog: LakeCatalog, root: string): string[] {
   const known = catalog.allPaths();
   const removed: string[] = [];
@@ -172,7 +176,7 @@ export function removeOrphans(catalog: LakeCatalog, root: string): string[] {
     for (const e of entries) {
       const full = join(dir, e.name);
       if (e.isDirectory()) walk(full);
-      else if (e.name.endsWith('.parquet') || e.name.includes('.parquet.')) {
+      else if (e.name.endsWith('.parquet') || e.name.includes('.parquet.') || e.name.endsWith('.ndjson')) {
         const rel = relative(root, full);
         if (known.has(rel)) continue;
         const pid = Number(e.name.split('-')[0]);
@@ -182,6 +186,6 @@ export function removeOrphans(catalog: LakeCatalog, root: string): string[] {
       }
     }
   };
-  for (const layer of ['bronze', 'silver', 'gold']) walk(join(root, layer));
+  for (const layer of ['bronze', 'silver', 'gold', STAGE_DIR]) walk(join(root, layer));
   return removed;
 }

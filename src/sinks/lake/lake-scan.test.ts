@@ -6,7 +6,8 @@ import { consumerRecord } from '../../consumers/worker/batch-handler.ts';
 import type { StoredRecord } from '../../core/record.ts';
 import { queryLake } from './lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from './lake-sink.ts';
-import { LakeTarget, type LakeTx } from './lake-target.ts';
+import { LakeTarget } from './lake-target.ts';
+import type { LakeTx } from './lake-tx.ts';
 
 function change(offset: number, op: string, id: number, after: Record<string, unknown> | null): StoredRecord {
   const lsn = 100 + offset;

@@ -4,7 +4,8 @@ import { Lookahead } from '../lookahead.ts';
 import type { SinkKind } from '../sink.ts';
 import { LAKE_OPTIONS, type LakeOptions, prepareLakeDir } from './lake-options.ts';
 import { type LakeScan, scanInChunks, scanLake } from './lake-scan.ts';
-import { LakeTarget, type LakeTx } from './lake-target.ts';
+import { LakeTarget } from './lake-target.ts';
+import type { LakeTx } from './lake-tx.ts';
 
 export { LAKE_OPTIONS, type LakeOptions, lakePath, prepareLakeDir } from './lake-options.ts';
 
@@ -60,6 +61,14 @@ export function lakeWrite(): (
     const lake = tx as LakeTx;
     lake.adopt((await ahead.take(batch)) ?? scanLake(batch));
     lake.whileWriting = () =>
-      ahead.prepare(context.upcoming?.(), (next) => scanInChunks(next).catch(() => undefined));
+      ahead.prepare(context.upcoming?.(), (next) =>
+        scanInChunks(next).then(
+          (scan) => {
+            lake.preload(scan.batch);
+            return scan;
+          },
+          () => undefined,
+        ),
+      );
   };
 }

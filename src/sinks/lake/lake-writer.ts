@@ -1,25 +1,25 @@
 /**
  * Writes one batch of change events as Parquet files: per table, one bronze file per commit day
- * (every event, as received) and one silver file (the batch's last change of each key, deletes as
- * tombstone rows: the merge-on-read delta). Rows go through a DuckDB appender into a staging table,
- * then `COPY … TO` writes each file; every file and its directory are fsynced before `write`
- * returns, so the catalog may name them.
+ * (every event) and one silver file (the batch's last change of each key, deletes as tombstone
+ * rows: the merge-on-read delta). The batch is in DuckDB's stage table (lake-stage.ts); `COPY … TO`
+ * writes each file; every file and its directory are fsynced before `write` returns, so the
+ * catalog may name them.
  *
  * Guarantees: `write` either returns the entries of files that are complete and durable, or
  * throws (files it wrote are then orphans: unnamed by the catalog, removed at the next open).
  * File names start with the writer's pid, so orphan removal never touches a live writer's files.
  */
 import { randomUUID } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { type LakeBatch, STAGE_COLUMNS } from './lake-batch.ts';
 import type { Columns, FileEntry } from './lake-catalog.ts';
 import { convert, ident, literal, mayFailConvert, rawType, storedType } from './lake-columns.ts';
+import type { StagedBatch } from './lake-stage.ts';
 
-const STAGE = 'lake_stage';
-const RAW = 'lake_raw';
 const DAY_US = 86_400_000_000;
+/** A silver row's key: the record key, else its place in the log (a table without key). */
+const KEY_OF = `coalesce(k, 'row:' || part || ':' || off)`;
 
 /** The data-quality checks each silver row carries in `_dq_flags` (empty list: clean). */
 export const DQ_CHECKS = {
@@ -41,17 +41,6 @@ function dqSql(failed: readonly string[]): string {
 
 /** The silver columns besides the table's own, in order. */
 export const SILVER_META = ['_key', '_lsn', '_off', '_op', '_commit_ts'] as const;
-
-let lastDay = { index: Number.NaN, text: '' };
-
-/** The UTC day (YYYY-MM-DD) of a commit time; the last one is kept (a batch is mostly one day). */
-export function dayOf(commitUs: number): string {
-  const index = Math.floor(commitUs / DAY_US);
-  if (index !== lastDay.index) {
-    lastDay = { index, text: new Date(index * 86_400_000).toISOString().slice(0, 10) };
-  }
-  return lastDay.text;
-}
 
 /** A new file path (relative to the lake) for `layer/name[/sub]`. */
 export function newFilePath(layer: string, name: string, sub?: string): string {
@@ -93,11 +82,11 @@ export function silverSelect(columns: Columns, keyExpr = 'k'): string {
     return `${value} AS ${ident(name)}`;
   });
   return [
-    `coalesce(${keyExpr}, 'row:' || part || ':' || off::BIGINT) AS _key`,
-    'lsn::BIGINT AS _lsn',
-    'off::BIGINT AS _off',
+    `coalesce(${keyExpr}, 'row:' || part || ':' || off) AS _key`,
+    'lsn AS _lsn',
+    'off AS _off',
     'op AS _op',
-    'make_timestamp(ts_us::BIGINT) AS _commit_ts',
+    'make_timestamp(ts_us) AS _commit_ts',
     ...own,
     `${dqSql(failed)} AS _dq_flags`,
   ].join(', ');
@@ -110,134 +99,156 @@ export function silverJson(columns: Columns): string {
   return `from_json(after, ${literal(JSON.stringify(structure))}) AS __j`;
 }
 
-export class LakeWriter {
-  #ready = false;
+/** What one batch wrote: its files, its truncates, and how many changes it held. */
+export interface LakeWritten {
+  readonly files: FileEntry[];
+  readonly truncates: { name: string; lsn: number; off: number }[];
+  readonly changes: number;
+}
 
+export class LakeWriter {
   constructor(
+    /** Writes bronze; silver is written on `other` meanwhile (two DuckDB queries at once). */
     private readonly connection: DuckDBConnection,
+    private readonly other: DuckDBConnection,
     private readonly root: string,
   ) {}
 
   /**
-   * Writes the files of `changes` (one batch, any tables) given each table's columns after the
-   * batch; returns their entries. Truncates keep only later changes in the silver file.
+   * Writes the files of the staged batch (lake-stage.ts; any tables) given each table's columns
+   * after the batch; returns their entries, fsynced. Truncates keep only later changes in silver.
+   * Bronze is written (on the first connection, once `before` is done) while `typing` runs;
+   * silver (on the other) once it has. When `typing` throws, the bronze files are removed and the
+   * error thrown.
    */
-  async write(batch: LakeBatch, columnsOf: (table: string) => Columns): Promise<FileEntry[]> {
-    const n = batch.length;
-    if (n === 0) return [];
-    await this.#stage(batch);
-    const { tables, lsns, offsets, ops, commitUs } = batch;
-    const byTable = new Map<
-      string,
-      {
-        days: Map<string, { rows: number; index: number }>;
-        lsns: [number, number];
-        /** Changes for silver (after the batch's last truncate of the table). */
-        rows: number;
-      }
-    >();
-    // The batch's last truncate of each table: [lsn, offset].
-    const lastTruncate = new Map<string, [number, number]>();
-    for (let i = 0; i < n; i++) {
-      const table = tables[i]!;
-      const lsn = lsns[i]!;
-      let t = byTable.get(table);
-      if (!t) {
-        t = { days: new Map(), lsns: [lsn, lsn], rows: 0 };
-        byTable.set(table, t);
-      }
-      const day = dayOf(commitUs[i]!);
-      const d = t.days.get(day);
-      if (d) d.rows++;
-      else t.days.set(day, { rows: 1, index: Math.floor(commitUs[i]! / DAY_US) });
-      if (lsn < t.lsns[0]) t.lsns[0] = lsn;
-      if (lsn > t.lsns[1]) t.lsns[1] = lsn;
-      if (ops[i] === 't') lastTruncate.set(table, [lsn, offsets[i]!]);
+  async write(
+    staged: StagedBatch,
+    before: Promise<unknown>,
+    typing: Promise<void>,
+    columnsOf: (table: string) => Columns,
+  ): Promise<LakeWritten> {
+    const bronze = before.then(
+      () => this.#bronze(staged),
+      () => this.#bronze(staged),
+    );
+    const plan = bronze.then(() => this.#plan(staged));
+    plan.catch(() => {});
+    try {
+      await typing;
+    } catch (error) {
+      const written = await bronze.catch(() => undefined);
+      await plan.catch(() => undefined);
+      for (const f of written?.files ?? []) rmSync(join(this.root, f.path), { force: true });
+      throw error;
     }
-    // Silver rows: the last change per key after the batch's last truncate of the table.
-    for (let i = 0; i < n; i++) {
-      if (ops[i] === 't') continue;
-      const t = lastTruncate.get(tables[i]!);
-      if (t && (lsns[i]! < t[0] || (lsns[i] === t[0] && offsets[i]! < t[1]))) continue;
-      byTable.get(tables[i]!)!.rows++;
-    }
-    const entries: FileEntry[] = [];
-    for (const [table, t] of byTable) {
-      for (const [day, { rows, index }] of t.days) {
+    const silver = await this.#silver(staged, await plan, columnsOf);
+    const b = await bronze;
+    const files = [...b.files, ...silver];
+    makeDurable(
+      this.root,
+      files.map((e) => e.path),
+    );
+    return { ...b, files };
+  }
+
+  /** Bronze: per table, a file per commit day of every change event. */
+  async #bronze(staged: StagedBatch): Promise<LakeWritten> {
+    const files: FileEntry[] = [];
+    for (const t of staged.tables) {
+      for (const { day, rows } of t.days) {
         // The day's rows by their commit time (the stage holds its integer microseconds).
         const ofDay =
-          t.days.size === 1 ? '' : `AND ts_us >= ${index * DAY_US} AND ts_us < ${(index + 1) * DAY_US}`;
-        const path = newFilePath('bronze', table, `day=${day}`);
+          t.days.length === 1 ? '' : `AND ts_us >= ${day * DAY_US} AND ts_us < ${(day + 1) * DAY_US}`;
+        const text = new Date(day * 86_400_000).toISOString().slice(0, 10);
+        const path = newFilePath('bronze', t.name, `day=${text}`);
         await this.#copy(
-          `SELECT lsn::BIGINT AS _lsn, part AS _partition, off::BIGINT AS _offset, op,
-             make_timestamp(ts_us::BIGINT) AS commit_ts, txid::BIGINT AS tx_id, tx_order::BIGINT AS tx_order,
-             k AS "key", before, after
-           FROM ${STAGE} WHERE tbl = ${literal(table)} ${ofDay}`,
+          this.connection,
+          `SELECT lsn AS _lsn, part AS _partition, off AS _offset, op, make_timestamp(ts_us) AS commit_ts,
+             txid AS tx_id, tx_order, k AS "key", before, after
+           FROM ${staged.stage} WHERE tbl = ${literal(t.name)} ${ofDay}`,
           path,
         );
-        entries.push(this.#entry('bronze', table, path, rows, t.lsns, false, day));
+        files.push(this.#entry('bronze', t.name, path, rows, t.lsns, false, text));
       }
-      if (t.rows === 0) continue;
-      const trunc = lastTruncate.get(table);
-      const after = trunc ? `AND (lsn > ${trunc[0]} OR (lsn = ${trunc[0]} AND off > ${trunc[1]}))` : '';
-      const rows = `SELECT * FROM ${STAGE} WHERE tbl = ${literal(table)} AND op <> 't' ${after}`;
-      const keyOf = `coalesce(k, 'row:' || part || ':' || off::BIGINT)`;
-      const counted = await this.connection.runAndReadAll(
-        `SELECT count(DISTINCT ${keyOf})::INTEGER FROM (${rows})`,
+    }
+    const truncates = await this.#truncates(this.connection, staged);
+    return {
+      files,
+      truncates,
+      changes: staged.tables.reduce((n, t) => n + t.days.reduce((m, d) => m + d.rows, 0), 0),
+    };
+  }
+
+  /**
+   * Per table, silver's rows (the changes after its last truncate) and how many keys they change:
+   * each key once (no window needed) or not.
+   */
+  async #plan(staged: StagedBatch): Promise<Map<string, { rows: string; keys: number; once: boolean }>> {
+    const lastTruncate = new Map<string, string>();
+    for (const r of await this.#truncates(this.connection, staged)) {
+      lastTruncate.set(r.name, `AND (lsn > ${r.lsn} OR (lsn = ${r.lsn} AND off > ${r.off}))`);
+    }
+    const plan = new Map<string, { rows: string; keys: number; once: boolean }>();
+    for (const t of staged.tables) {
+      const rows = `SELECT * FROM ${staged.stage} WHERE tbl = ${literal(t.name)} AND op <> 't' ${lastTruncate.get(t.name) ?? ''}`;
+      const [counted] = await this.#rows(
+        this.connection,
+        `SELECT count(*)::INTEGER AS changes, count(DISTINCT ${KEY_OF})::INTEGER AS keys FROM (${rows})`,
       );
-      const keys = Number(counted.getRows()[0]?.[0]);
-      const path = newFilePath('silver', table);
-      const columns = columnsOf(table);
+      const keys = Number(counted!.keys);
+      plan.set(t.name, { rows, keys, once: keys === Number(counted!.changes) });
+    }
+    return plan;
+  }
+
+  /** Silver: per table, the batch's last change of each key after its last truncate. */
+  async #silver(
+    staged: StagedBatch,
+    plan: Map<string, { rows: string; keys: number; once: boolean }>,
+    columnsOf: (table: string) => Columns,
+  ): Promise<FileEntry[]> {
+    const files: FileEntry[] = [];
+    for (const t of staged.tables) {
+      const { rows, keys, once } = plan.get(t.name)!;
+      if (keys === 0) continue;
+      const path = newFilePath('silver', t.name);
+      const columns = columnsOf(t.name);
       // Each key's last change (no window when every key of the batch is changed once), then
       // its row image parsed once.
-      const last =
-        keys === t.rows
-          ? ''
-          : `QUALIFY row_number() OVER (PARTITION BY ${keyOf} ORDER BY lsn DESC, off DESC) = 1`;
+      const last = once
+        ? ''
+        : `QUALIFY row_number() OVER (PARTITION BY ${KEY_OF} ORDER BY lsn DESC, off DESC) = 1`;
       await this.#copy(
+        this.other,
         `SELECT ${silverSelect(columns)} FROM (SELECT *, ${silverJson(columns)} FROM (${rows} ${last}))`,
         path,
       );
-      entries.push(this.#entry('silver', table, path, keys, t.lsns, false, null));
+      files.push(this.#entry('silver', t.name, path, keys, t.lsns, false, null));
     }
-    makeDurable(
-      this.root,
-      entries.map((e) => e.path),
-    );
-    return entries;
+    return files;
   }
 
-  async #stage(batch: LakeBatch): Promise<void> {
-    if (!this.#ready) {
-      await this.connection.run(`CREATE OR REPLACE TEMP TABLE ${RAW} (lines VARCHAR)`);
-      this.#ready = true;
-    } else {
-      await this.connection.run(`DELETE FROM ${RAW}`);
-    }
-    const a = await this.connection.createAppender(RAW);
-    try {
-      for (const value of batch.values()) {
-        a.appendVarchar(value);
-        a.endRow();
-      }
-      a.flushSync();
-    } finally {
-      a.closeSync();
-    }
-    await this.connection.run(
-      `CREATE OR REPLACE TEMP TABLE ${STAGE} AS SELECT ${STAGE_COLUMNS}
-       FROM (SELECT string_split(unnest(string_split(lines, chr(10))), chr(31)) AS l FROM ${RAW})`,
+  /** The batch's truncates, in order (a table's last one counts). */
+  async #truncates(
+    connection: DuckDBConnection,
+    staged: StagedBatch,
+  ): Promise<{ name: string; lsn: number; off: number }[]> {
+    if (!staged.tables.some((t) => t.truncates > 0)) return [];
+    const rows = await this.#rows(
+      connection,
+      `SELECT tbl, lsn, off FROM ${staged.stage} WHERE op = 't' ORDER BY tbl, lsn, off`,
     );
-    const staged = await this.connection.runAndReadAll(`SELECT count(*)::INTEGER FROM ${STAGE}`);
-    if (staged.getRows()[0]?.[0] !== batch.length) {
-      throw new Error(`lake: ${batch.length} changes staged as ${String(staged.getRows()[0]?.[0])} rows`);
-    }
+    return rows.map((r) => ({ name: r.tbl as string, lsn: Number(r.lsn), off: Number(r.off) }));
   }
 
-  async #copy(select: string, path: string): Promise<void> {
+  async #rows(connection: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
+    return (await connection.runAndReadAll(sql)).getRowObjects();
+  }
+
+  async #copy(connection: DuckDBConnection, select: string, path: string): Promise<void> {
     const full = join(this.root, path);
     mkdirSync(dirname(full), { recursive: true });
-    await this.connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+    await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
   }
 
   #entry(
@@ -245,7 +256,7 @@ export class LakeWriter {
     name: string,
     path: string,
     rows: number,
-    lsns: [number, number],
+    lsns: readonly [number, number],
     compacted: boolean,
     day: string | null,
   ): FileEntry {

@@ -1,0 +1,270 @@
+/**
+ * A batch staged in DuckDB: its lines (lake-batch.ts) written to a file of the lake's stage
+ * folder and parsed by `read_json` into the stage table, one row per change event, with its lake
+ * table, place in the log, commit time, LSN, op, transaction, key and row images (JSON text as
+ * DuckDB writes it: the same JSON, every digit of a number kept). The file is removed once read.
+ *
+ * What the column typing asks of it (`kinds`, `images`) and what the writer copies into Parquet
+ * (lake-writer.ts) are read from that table: the envelope is parsed once, natively.
+ *
+ * Guarantees: `load` either stages every change event of the batch or throws (naming the record
+ * DuckDB could not read); the table names are `lakeTableName`'s exactly.
+ */
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { type LakeBatch, STAGED_JSON_COLUMNS } from './lake-batch.ts';
+import { lakeTableName, literal } from './lake-columns.ts';
+
+/** Where a writer stages a batch for DuckDB (`<pid>-stage-<n>.ndjson`, removed once read). */
+export const STAGE_DIR = '.stage';
+
+/** A staged batch: its stage table and, per lake table, what the writer decides with. */
+export interface StagedBatch {
+  /** The stage table (dropped by `release`). */
+  readonly stage: string;
+  readonly tables: readonly StagedTable[];
+}
+
+export interface StagedTable {
+  readonly name: string;
+  /** Change events per commit day (days since the epoch, UTC), in day order. */
+  readonly days: readonly { readonly day: number; readonly rows: number }[];
+  readonly lsns: readonly [number, number];
+  readonly truncates: number;
+}
+
+/** A row image's columns as DuckDB's `json_type` gives them, from the row `first` on. */
+export interface KindGroup {
+  /** The JSON type of each column of `KindsOfTable.columns` (null: the row has no such key). */
+  readonly types: readonly (string | null)[];
+  /** The first row (in batch order) of the group, and its LSN range. */
+  readonly first: number;
+  readonly lsns: readonly [number, number];
+}
+
+export interface KindsOfTable {
+  /** The keys of the table's row images, in the order they first occur. */
+  readonly columns: readonly string[];
+  /** The groups of rows with one list of types, by their first row. */
+  readonly groups: readonly KindGroup[];
+}
+
+const DAY_US = 86_400_000_000;
+/** Batches staged ahead and not yet taken by their transaction, at most (older ones dropped). */
+const AHEAD = 2;
+
+export class LakeStage {
+  #seq = 0;
+  /** Batches staged ahead (`preload`), oldest first. */
+  readonly #ahead: { batch: LakeBatch; staged: Promise<StagedBatch> }[] = [];
+
+  constructor(
+    /** Loads the stage of the batch being applied. */
+    private readonly connection: DuckDBConnection,
+    /** Answers the typing (while the writer writes bronze on `connection`). */
+    private readonly other: DuckDBConnection,
+    /** Loads the stage of a batch ahead of its transaction. */
+    private readonly early: DuckDBConnection,
+    private readonly root: string,
+  ) {}
+
+  /** Stages `batch` (or takes the stage `preload` made of it). */
+  async load(batch: LakeBatch): Promise<StagedBatch> {
+    const at = this.#ahead.findIndex((a) => a.batch === batch);
+    if (at >= 0) return this.#ahead.splice(at, 1)[0]!.staged;
+    return this.#load(this.connection, batch);
+  }
+
+  /**
+   * Starts staging `batch` ahead of its transaction (it depends only on the records); `load`
+   * takes it. A failure surfaces there. Stages not taken are dropped past `AHEAD`.
+   */
+  preload(batch: LakeBatch): void {
+    const staged = this.#load(this.early, batch);
+    staged.catch(() => {});
+    this.#ahead.push({ batch, staged });
+    while (this.#ahead.length > AHEAD)
+      void this.#ahead.shift()!.staged.then(
+        (s) => this.release(s),
+        () => {},
+      );
+  }
+
+  /** Waits for the stages started ahead (before the connections close). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.#ahead.map((a) => a.staged));
+  }
+
+  /** Drops a staged batch's table. */
+  async release(staged: StagedBatch): Promise<void> {
+    await this.connection.run(`DROP TABLE IF EXISTS ${staged.stage}`);
+  }
+
+  async #load(connection: DuckDBConnection, batch: LakeBatch): Promise<StagedBatch> {
+    const stage = `lake_stage_${++this.#seq}`;
+    const file = join(this.root, STAGE_DIR, `${process.pid}-stage-${this.#seq}.ndjson`);
+    mkdirSync(dirname(file), { recursive: true });
+    const fd = openSync(file, 'w');
+    try {
+      for (const chunk of batch.bytes()) writeSync(fd, chunk);
+    } finally {
+      closeSync(fd);
+    }
+    const lastParts = `[${batch.topics.map((t) => literal(t.split('.').at(-1)!)).join(', ')}]`;
+    const table = `coalesce(v.source."table", ${lastParts}[q + 1])`;
+    try {
+      // The table name is lakeTableName's but for characters outside [a-z0-9_] (`#names`).
+      await connection.run(
+        `CREATE OR REPLACE TABLE ${stage} AS SELECT
+           lower(CASE WHEN coalesce(v.source."schema", 'public') = 'public' THEN ${table}
+             ELSE v.source."schema" || '_' || ${table} END) AS tbl,
+           v.source."schema" AS src_schema, v.source."table" AS src_table, q, p AS part, o AS off,
+           coalesce(v.source.ts_us, v.source.ts_ms * 1000, TRY_CAST(t * 1000 AS BIGINT)) AS ts_us,
+           coalesce(v.source.lsn, 0) AS lsn, v.op AS op, v.source.txId AS txid, v."transaction".total_order AS tx_order,
+           k, nullif(v.before::VARCHAR, 'null') AS before, nullif(v.after::VARCHAR, 'null') AS after
+         FROM read_json(${literal(file)}, format = 'newline_delimited', records = true,
+           maximum_object_size = ${Math.max(16 << 20, batch.longest + 1024)}, columns = ${STAGED_JSON_COLUMNS})`,
+      );
+    } catch (error) {
+      throw stageError(error, batch);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    const summary = await this.rows(
+      connection,
+      `SELECT tbl, src_schema, src_table, q, ts_us // ${DAY_US} AS day, count(*)::INTEGER AS n,
+         count(op)::INTEGER AS rows, min(lsn) FILTER (WHERE op IS NOT NULL) AS lo,
+         max(lsn) FILTER (WHERE op IS NOT NULL) AS hi, count(*) FILTER (WHERE op = 't')::INTEGER AS truncates
+       FROM ${stage} GROUP BY ALL ORDER BY day`,
+    );
+    const staged = summary.reduce((sum, r) => sum + Number(r.n), 0);
+    if (staged !== batch.length) throw new Error(`lake: ${batch.length} changes staged as ${staged} rows`);
+    // Values that are JSON objects but not change events (no op) are skipped, as tombstones are.
+    if (summary.some((r) => Number(r.rows) < Number(r.n))) {
+      await connection.run(`DELETE FROM ${stage} WHERE op IS NULL`);
+    }
+    return { stage, tables: await this.#names(connection, stage, batch, summary) };
+  }
+
+  /**
+   * Makes each row's table `lakeTableName`'s (the SQL expression is it for names of ASCII letters,
+   * digits and `_`; another name is set here), and gathers the tables' summaries.
+   */
+  async #names(
+    connection: DuckDBConnection,
+    stage: string,
+    batch: LakeBatch,
+    summary: readonly Record<string, unknown>[],
+  ): Promise<StagedTable[]> {
+    const tables = new Map<
+      string,
+      { days: Map<number, number>; lsns: [number, number]; truncates: number }
+    >();
+    const renamed = new Set<string>();
+    for (const r of summary) {
+      if (Number(r.rows) === 0) continue;
+      const topic = batch.topics[Number(r.q)]!;
+      const name = lakeTableName(
+        (r.src_schema as string | null) ?? 'public',
+        (r.src_table as string | null) ?? topic.split('.').at(-1)!,
+      );
+      const t = tables.get(name) ?? { days: new Map(), lsns: [Number(r.lo), Number(r.hi)], truncates: 0 };
+      tables.set(name, t);
+      t.days.set(Number(r.day), (t.days.get(Number(r.day)) ?? 0) + Number(r.rows));
+      t.lsns = [Math.min(t.lsns[0], Number(r.lo)), Math.max(t.lsns[1], Number(r.hi))];
+      t.truncates += Number(r.truncates);
+      const same = (column: string, value: unknown) =>
+        value === null ? `${column} IS NULL` : `${column} = ${literal(String(value))}`;
+      const where = `${same('src_schema', r.src_schema)} AND ${same('src_table', r.src_table)} AND q = ${Number(r.q)}`;
+      if (name === r.tbl || renamed.has(where)) continue;
+      renamed.add(where);
+      await connection.run(`UPDATE ${stage} SET tbl = ${literal(name)} WHERE ${where}`);
+    }
+    return [...tables].map(([name, t]) => ({
+      name,
+      days: [...t.days].map(([day, rows]) => ({ day, rows })),
+      lsns: t.lsns,
+      truncates: t.truncates,
+    }));
+  }
+
+  /**
+   * The keys of each table's row images (objects only), in the order they first occur, on the
+   * loading connection (before the writer's bronze there).
+   */
+  async keys(staged: StagedBatch): Promise<Map<string, string[]>> {
+    const rows = await this.rows(
+      this.connection,
+      `SELECT tbl, json_keys(after) AS keys, min(rowid) AS first FROM ${staged.stage}
+       WHERE starts_with(after, '{') GROUP BY ALL ORDER BY first`,
+    );
+    const keys = new Map<string, Set<string>>();
+    for (const r of rows) {
+      const set = keys.get(r.tbl as string) ?? new Set<string>();
+      keys.set(r.tbl as string, set);
+      for (const k of listItems(r.keys) as string[]) set.add(k);
+    }
+    return new Map([...keys].map(([t, set]) => [t, [...set]]));
+  }
+
+  /** The JSON types of `columns` in `table`'s row images (objects only), grouped, by first row. */
+  async kinds(staged: StagedBatch, table: string, columns: readonly string[]): Promise<KindsOfTable> {
+    if (columns.length === 0) return { columns, groups: [] };
+    const paths = columns.map((c) => literal(`$.${JSON.stringify(c)}`)).join(', ');
+    const groups = await this.rows(
+      this.other,
+      `SELECT json_type(after, [${paths}]) AS types, min(rowid) AS first, min(lsn) AS lo, max(lsn) AS hi
+       FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{') GROUP BY ALL ORDER BY first`,
+    );
+    return {
+      columns,
+      groups: groups.map((g) => ({
+        types: listItems(g.types) as (string | null)[],
+        first: Number(g.first),
+        lsns: [Number(g.lo), Number(g.hi)] as const,
+      })),
+    };
+  }
+
+  /** `table`'s row images (objects only) with their LSNs, in batch order. */
+  async images(staged: StagedBatch, table: string): Promise<{ lsn: number; after: string }[]> {
+    const rows = await this.rows(
+      this.other,
+      `SELECT lsn, after FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{') ORDER BY rowid`,
+    );
+    return rows.map((r) => ({ lsn: Number(r.lsn), after: r.after as string }));
+  }
+
+  async rows(connection: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
+    return (await connection.runAndReadAll(sql)).getRowObjects();
+  }
+}
+
+/** The items of a DuckDB LIST value as the node API returns it. */
+function listItems(value: unknown): unknown[] {
+  return (value as { items: unknown[] }).items;
+}
+
+/**
+ * A stage failure: a record DuckDB could not read, named with what `JSON.parse` says of it (the
+ * line DuckDB gives may be past the record, a text missing its closing brace runs on).
+ */
+function stageError(error: unknown, batch: LakeBatch): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      JSON.parse(batch.texts[i]!);
+    } catch (parse) {
+      return new Error(`lake: the change at ${batch.place(i)} is not JSON: ${(parse as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  const line = /\bline (\d+)/.exec(message);
+  const index = line ? Number(line[1]) - 1 : -1;
+  if (index < 0 || index >= batch.length) return error instanceof Error ? error : new Error(message);
+  return new Error(`lake: the change at ${batch.place(index)} could not be read: ${message}`, {
+    cause: error,
+  });
+}
