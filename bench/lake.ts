@@ -196,7 +196,6 @@ function recordsOf(k: number): (ConsumerRecord<unknown> & { text: string })[] {
  * stored offset reaches the end.
  */
 async function throughWorker() {
-  const records = batches.flatMap((_, k) => recordsOf(k));
   const dataDir = mkdtempSync(join(tmpdir(), 'lake-bench-worker-'));
   if (!values['no-history']) await writeHistory(dataDir);
   const spec = {
@@ -208,7 +207,7 @@ async function throughWorker() {
       modelsRefreshChanges: 1e9,
       modelsRefreshSeconds: 1e6,
     }),
-    topics: [records[0]!.topic],
+    topics: ['bench.public.orders'],
   };
   let catalog: LakeCatalog | undefined;
   try {
@@ -220,11 +219,23 @@ async function throughWorker() {
           'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
         )
         .get(spec.name) as { n: number };
-      return row.n >= records.length;
+      return row.n >= total;
+    };
+    // A batch of records at a time, as the bench's lake path decodes them.
+    const chunks = function* () {
+      for (let k = 0; k < batches.length; k++) {
+        yield recordsOf(k).map((r) => ({
+          topic: r.topic,
+          key: r.key,
+          value: r.text,
+          timestamp: r.timestamp,
+        }));
+      }
     };
     const run = await runSinkReplica(
       dataDir,
-      records.map((r) => ({ topic: r.topic, key: r.key, value: r.text, timestamp: r.timestamp })),
+      'bench.public.orders',
+      chunks(),
       spec,
       { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' },
       done,

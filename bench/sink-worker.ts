@@ -1,7 +1,8 @@
 /**
  * A configured sink as a replica runs it, for the benches: `records` appended to an embedded log
- * under `dataDir`, then the sink's consumer (`sinkConsumer`) run by a `ConsumerRunner` on
- * partition 0 until `done()` says so. Returns the seconds and the CPU seconds from the assignment.
+ * under `dataDir` (given as chunks, so a bench need not hold every record at once), then the
+ * sink's consumer (`sinkConsumer`) run by a `ConsumerRunner` on partition 0 of `topic` until
+ * `done()` says so. Returns the seconds and the CPU seconds from the assignment.
  */
 import { join } from 'node:path';
 import pino from 'pino';
@@ -22,15 +23,16 @@ export interface LoggedRecord {
 
 export async function runSinkReplica(
   dataDir: string,
-  records: readonly LoggedRecord[],
+  topic: string,
+  records: Iterable<readonly LoggedRecord[]>,
   spec: SinkSpec,
   env: SinkEnvironment,
   done: () => Promise<boolean> | boolean,
 ): Promise<{ seconds: number; cpuSeconds: number }> {
   const writer = EmbeddedEventLog.open({ dataDir, durable: false });
-  for (let i = 0; i < records.length; i += 10_000) {
+  for (const chunk of records) {
     await writer.append(
-      records.slice(i, i + 10_000).map((r) => ({
+      chunk.map((r) => ({
         topic: r.topic,
         key: r.key,
         value: r.value,
@@ -59,7 +61,7 @@ export async function runSinkReplica(
     await runner.start();
     const started = performance.now();
     const cpu = process.cpuUsage();
-    await runner.assign([{ topic: records[0]!.topic, partition: 0 }]);
+    await runner.assign([{ topic, partition: 0 }]);
     while (!(await done())) {
       if (fatal) throw fatal;
       await new Promise((resolve) => setTimeout(resolve, 10));

@@ -209,7 +209,8 @@ async function throughWorker(url: string, options: unknown, records: StoredRecor
     };
     const run = await runSinkReplica(
       dataDir,
-      records.map((r) => ({ ...r, value: r.value ?? '' })),
+      records[0]!.topic,
+      [records.map((r) => ({ ...r, value: r.value ?? '' }))],
       spec,
       { ...env, name: spec.name, dataDir },
       stored,

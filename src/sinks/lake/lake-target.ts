@@ -129,6 +129,8 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
             const loading = tx.batch.length > 0 ? stage.load(tx.batch) : undefined;
             tx.whileWriting?.();
             const staged = await loading;
+            // Again: the lane offers the next batch once it waits in full, which may be only now.
+            tx.whileWriting?.();
             let written: LakeWritten = { files: [], truncates: [], changes: 0 };
             if (staged) {
               try {
@@ -139,6 +141,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
                 await stage.release(staged);
               }
             }
+            tx.whileWriting?.();
             const { files, truncates, changes } = written;
 
             const columns = new Map<string, Columns>();

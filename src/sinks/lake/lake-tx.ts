@@ -34,7 +34,10 @@ const SAMPLE: Readonly<Record<string, unknown>> = {
 
 export class LakeTx {
   batch = new LakeBatch();
-  /** Run once the batch is being staged (the sink scans its next batch meanwhile). */
+  /**
+   * Run while the batch is staged and written (the sink scans its next batch meanwhile, once:
+   * the target calls it at more than one step, as the next batch may be complete only later).
+   */
   whileWriting: (() => void) | undefined;
   /** Starts staging a batch read ahead (set by the target; see `LakeStage.preload`). */
   preload: (batch: LakeBatch) => void = () => {};
