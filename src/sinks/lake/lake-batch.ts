@@ -11,7 +11,7 @@
  * in parallel, where reading its fields in JavaScript and handing DuckDB each of them was most of
  * the lake's CPU. The envelope must hold no raw line break (the caller flattens one that does).
  *
- * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks.
+ * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks, until staged.
  */
 
 const CHUNK = 1 << 20;
@@ -73,6 +73,13 @@ export class LakeBatch {
     this.#chunk[this.#at++] = CLOSE;
     this.#chunk[this.#at++] = NEWLINE;
     if (this.#at - start > this.longest) this.longest = this.#at - start;
+  }
+
+  /** Lets the staged bytes go (once DuckDB has them); `bytes` is empty after. */
+  dropBytes(): void {
+    this.#chunks.length = 0;
+    this.#chunk = Buffer.alloc(0);
+    this.#at = 0;
   }
 
   /** The staged bytes, in order. */

@@ -56,6 +56,8 @@ const AHEAD = 2;
 
 export class LakeStage {
   #seq = 0;
+  /** The early connection's work so far (its statements run one after the other). */
+  #early: Promise<void> = Promise.resolve();
   /** Batches staged ahead (`preload`), oldest first. */
   readonly #ahead: { batch: LakeBatch; staged: Promise<StagedBatch> }[] = [];
 
@@ -72,8 +74,11 @@ export class LakeStage {
   /** Stages `batch` (or takes the stage `preload` made of it). */
   async load(batch: LakeBatch): Promise<StagedBatch> {
     const at = this.#ahead.findIndex((a) => a.batch === batch);
-    if (at >= 0) return this.#ahead.splice(at, 1)[0]!.staged;
-    return this.#load(this.connection, batch);
+    const staged =
+      at >= 0 ? await this.#ahead.splice(at, 1)[0]!.staged : await this.#load(this.connection, batch);
+    // The batch's bytes are DuckDB's now (a stage dropped ahead, past `AHEAD`, still has them).
+    batch.dropBytes();
+    return staged;
   }
 
   /**
@@ -81,24 +86,33 @@ export class LakeStage {
    * takes it. A failure surfaces there. Stages not taken are dropped past `AHEAD`.
    */
   preload(batch: LakeBatch): void {
-    const staged = this.#load(this.early, batch);
-    staged.catch(() => {});
+    // One statement at a time on the early connection: stages, and drops of those not taken.
+    const staged = this.#early.then(() => this.#load(this.early, batch));
     this.#ahead.push({ batch, staged });
-    while (this.#ahead.length > AHEAD)
-      void this.#ahead.shift()!.staged.then(
-        (s) => this.release(s),
-        () => {},
-      );
+    let next = staged.then(
+      () => {},
+      () => {},
+    );
+    while (this.#ahead.length > AHEAD) {
+      const dropped = this.#ahead.shift()!.staged;
+      next = next.then(() => dropped.then((s) => this.#drop(this.early, s))).catch(() => {});
+    }
+    this.#early = next;
   }
 
   /** Waits for the stages started ahead (before the connections close). */
   async settle(): Promise<void> {
     await Promise.allSettled(this.#ahead.map((a) => a.staged));
+    await this.#early;
   }
 
-  /** Drops a staged batch's table. */
+  /** Drops a staged batch's table (once its transaction is done with it). */
   async release(staged: StagedBatch): Promise<void> {
-    await this.connection.run(`DROP TABLE IF EXISTS ${staged.stage}`);
+    await this.#drop(this.connection, staged);
+  }
+
+  async #drop(connection: DuckDBConnection, staged: StagedBatch): Promise<void> {
+    await connection.run(`DROP TABLE IF EXISTS ${staged.stage}`);
   }
 
   async #load(connection: DuckDBConnection, batch: LakeBatch): Promise<StagedBatch> {

@@ -202,4 +202,20 @@ describe('LakeStage', () => {
     await expect(stage.load(bad.batch)).rejects.toThrow(/app\.public\.t partition 3 offset 1 is not JSON/);
     expect(readdirSync(join(root, STAGE_DIR))).toEqual([]);
   });
+
+  it('stages batches ahead; one dropped past the bound is staged again when its transaction takes it', async () => {
+    const batches = [1, 2, 3].map(
+      (n) => scanLake(records(Array.from({ length: n }, (_, i) => ({ id: i })))).batch,
+    );
+    for (const b of batches) stage.preload(b);
+    const staged = [];
+    for (const b of batches) staged.push(await stage.load(b));
+    expect(staged.map((s) => s.tables[0]!.days[0]!.rows)).toEqual([1, 2, 3]);
+    for (const s of staged) await stage.release(s);
+    await stage.settle();
+    const left = await connections[0]!.runAndReadAll(
+      "SELECT count(*)::INTEGER FROM duckdb_tables() WHERE table_name LIKE 'lake_stage_%'",
+    );
+    expect(left.getRows()[0]![0]).toBe(0);
+  });
 });
