@@ -2,13 +2,17 @@
  * The lake sink's throughput, query times, compaction and memory, in one process.
  *
  *   npx tsx bench/lake.ts [--orders 1000000] [--batch 50000] [--updates 0.2] [--no-read-ahead]
+ *     [--via-worker] [--no-history]
  *
  * 1. changes/s into bronze + silver: `--orders` inserts of an orders-like table then
  *    `--updates` × as many updates, as Debezium records (JSON text parsed on access, as the
- *    worker hands them), through the lake sink's `write` and transactional target, one commit
- *    (snapshot + offsets) per `--batch` records (a commit every few seconds or less), each batch
- *    offering the next one as the worker's lane does (read ahead while DuckDB writes; not with
- *    `--no-read-ahead`). Timed from the first transaction to the last commit; files are fsynced.
+ *    worker hands them; kept as UTF-8 bytes and decoded a batch at a time), through the lake
+ *    sink's `write` and transactional target, one commit (snapshot + offsets) per `--batch`
+ *    records (a commit every few seconds or less), each batch offering the next one as the
+ *    worker's lane does (read and staged ahead while DuckDB writes; not with `--no-read-ahead`).
+ *    Columns are typed by a schema history record, as a configured sink's are (`--no-history`: by
+ *    value). Timed from the first transaction to the last commit; files are fsynced. With
+ *    `--via-worker`, also through a replica's `ConsumerRunner` reading an embedded log.
  * 2. baseline: DuckDB's own `COPY (SELECT * FROM read_json(<the same records as NDJSON>)) TO
  *    'x.parquet'` in the same run (parsing the same JSON text, writing one Parquet file); ratio.
  * 3. silver count/aggregate and the gold models' query time over the result, before and after
