@@ -24,6 +24,8 @@ export interface StagedBatch {
   /** The stage table (dropped by `release`). */
   readonly stage: string;
   readonly tables: readonly StagedTable[];
+  /** Per table, the kinds of value of its row images' columns (see `#kinds`). */
+  readonly kinds: ReadonlyMap<string, KindsOfTable>;
 }
 
 export interface StagedTable {
@@ -36,8 +38,8 @@ export interface StagedTable {
 
 /** A row image's columns as DuckDB's `json_type` gives them, from the row `first` on. */
 export interface KindGroup {
-  /** The JSON type of each column of `KindsOfTable.columns` (null: the row has no such key). */
-  readonly types: readonly (string | null)[];
+  /** The JSON type of each column of `KindsOfTable.columns` (null or absent: no such key). */
+  readonly types: readonly (string | null | undefined)[];
   /** The first row (in batch order) of the group, and its LSN range. */
   readonly first: number;
   readonly lsns: readonly [number, number];
@@ -64,7 +66,7 @@ export class LakeStage {
   constructor(
     /** Loads the stage of the batch being applied. */
     private readonly connection: DuckDBConnection,
-    /** Answers the typing (while the writer writes bronze on `connection`). */
+    /** Reads row images back for the typing (while the writer writes bronze on `connection`). */
     private readonly other: DuckDBConnection,
     /** Loads the stage of a batch ahead of its transaction. */
     private readonly early: DuckDBConnection,
@@ -158,7 +160,8 @@ export class LakeStage {
     if (summary.some((r) => Number(r.rows) < Number(r.n))) {
       await connection.run(`DELETE FROM ${stage} WHERE op IS NULL`);
     }
-    return { stage, tables: await this.#names(connection, stage, batch, summary) };
+    const tables = await this.#names(connection, stage, batch, summary);
+    return { stage, tables, kinds: await this.#kinds(connection, stage) };
   }
 
   /**
@@ -204,41 +207,39 @@ export class LakeStage {
   }
 
   /**
-   * The keys of each table's row images (objects only), in the order they first occur, on the
-   * loading connection (before the writer's bronze there).
+   * The JSON types of each table's row images (objects only), grouped by their keys and types, in
+   * the order the groups first occur: one parse of each image (`json_keys` and `json_type` of
+   * `$.*` list a row's keys and its values' types in the same order).
    */
-  async keys(staged: StagedBatch): Promise<Map<string, string[]>> {
+  async #kinds(connection: DuckDBConnection, stage: string): Promise<Map<string, KindsOfTable>> {
     const rows = await this.rows(
-      this.connection,
-      `SELECT tbl, json_keys(after) AS keys, min(rowid) AS first FROM ${staged.stage}
-       WHERE starts_with(after, '{') GROUP BY ALL ORDER BY first`,
+      connection,
+      `SELECT tbl, json_keys(after) AS keys, json_type(after, '$.*') AS types, min(rowid) AS first,
+         min(lsn) AS lo, max(lsn) AS hi
+       FROM ${stage} WHERE starts_with(after, '{') GROUP BY ALL ORDER BY first`,
     );
-    const keys = new Map<string, Set<string>>();
+    const byTable = new Map<string, { columns: string[]; index: Map<string, number>; groups: KindGroup[] }>();
     for (const r of rows) {
-      const set = keys.get(r.tbl as string) ?? new Set<string>();
-      keys.set(r.tbl as string, set);
-      for (const k of listItems(r.keys) as string[]) set.add(k);
+      const table = r.tbl as string;
+      let t = byTable.get(table);
+      if (!t) {
+        t = { columns: [], index: new Map(), groups: [] };
+        byTable.set(table, t);
+      }
+      const keys = listItems(r.keys) as string[];
+      const kinds = listItems(r.types) as string[];
+      const types: (string | null)[] = [];
+      keys.forEach((key, i) => {
+        let c = t.index.get(key);
+        if (c === undefined) {
+          c = t.columns.push(key) - 1;
+          t.index.set(key, c);
+        }
+        types[c] = kinds[i] ?? null;
+      });
+      t.groups.push({ types, first: Number(r.first), lsns: [Number(r.lo), Number(r.hi)] });
     }
-    return new Map([...keys].map(([t, set]) => [t, [...set]]));
-  }
-
-  /** The JSON types of `columns` in `table`'s row images (objects only), grouped, by first row. */
-  async kinds(staged: StagedBatch, table: string, columns: readonly string[]): Promise<KindsOfTable> {
-    if (columns.length === 0) return { columns, groups: [] };
-    const paths = columns.map((c) => literal(`$.${JSON.stringify(c)}`)).join(', ');
-    const groups = await this.rows(
-      this.other,
-      `SELECT json_type(after, [${paths}]) AS types, min(rowid) AS first, min(lsn) AS lo, max(lsn) AS hi
-       FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{') GROUP BY ALL ORDER BY first`,
-    );
-    return {
-      columns,
-      groups: groups.map((g) => ({
-        types: listItems(g.types) as (string | null)[],
-        first: Number(g.first),
-        lsns: [Number(g.lo), Number(g.hi)] as const,
-      })),
-    };
+    return new Map([...byTable].map(([table, t]) => [table, { columns: t.columns, groups: t.groups }]));
   }
 
   /** `table`'s row images (objects only) with their LSNs, in batch order. */

@@ -134,9 +134,9 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
             let written: LakeWritten = { files: [], truncates: [], changes: 0 };
             if (staged) {
               try {
-                const keys = stage.keys(staged);
-                const typing = tx.type(stage, staged, keys);
-                written = await writer.write(staged, keys, typing, (t) => tx.columns.get(t)!.columns());
+                written = await writer.write(staged, tx.type(stage, staged), (t) =>
+                  tx.columns.get(t)!.columns(),
+                );
               } finally {
                 await stage.release(staged);
               }

@@ -94,7 +94,7 @@ async function bothWays(
   const batch = await stage.load(tx.batch);
   let staged: Columns | Error;
   try {
-    await tx.type(stage, batch, stage.keys(batch));
+    await tx.type(stage, batch);
     staged = tx.columns.get('t')!.columns();
   } catch (error) {
     staged = error as Error;

@@ -61,25 +61,13 @@ export class LakeTx {
     this.batch = scan.batch;
   }
 
-  /**
-   * Widens the columns of the staged batch's tables by its row images. Throws `LakeSchemaError`.
-   * The types of the columns the table is known to have are asked while `keys` (the row images'
-   * keys) is answered; a key not known is asked after.
-   */
-  async type(stage: LakeStage, staged: StagedBatch, keys: Promise<Map<string, string[]>>): Promise<void> {
-    for (const { name: table, lsns } of staged.tables) {
+  /** Widens the columns of the staged batch's tables by its row images. Throws `LakeSchemaError`. */
+  async type(stage: LakeStage, staged: StagedBatch): Promise<void> {
+    for (const { name: table } of staged.tables) {
       const cols = new ColumnSet(table, this.catalog.columns(table));
       this.columns.set(table, cols);
-      const known = new Set(cols.columns().map(([name]) => name));
-      for (const lsn of lsns) {
-        const entry = this.shapes?.at(table, lsn);
-        for (const c of entry?.table.columns ?? []) known.add(c.name);
-      }
-      const asked = await stage.kinds(staged, table, [...known]);
-      const found = (await keys).get(table) ?? [];
-      const unknown = found.filter((k) => !known.has(k));
-      const kinds = unknown.length === 0 ? asked : await stage.kinds(staged, table, [...known, ...unknown]);
-      if (kinds.groups.length === 0) continue;
+      const kinds = staged.kinds.get(table);
+      if (!kinds || kinds.groups.length === 0) continue;
       if (this.#fastPath(table, cols, kinds)) continue;
       let rows: RowTypes | undefined;
       let entry: SchemaHistoryEntry | undefined;

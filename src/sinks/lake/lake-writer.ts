@@ -117,20 +117,15 @@ export class LakeWriter {
   /**
    * Writes the files of the staged batch (lake-stage.ts; any tables) given each table's columns
    * after the batch; returns their entries, fsynced. Truncates keep only later changes in silver.
-   * Bronze is written (on the first connection, once `before` is done) while `typing` runs;
-   * silver (on the other) once it has. When `typing` throws, the bronze files are removed and the
-   * error thrown.
+   * Bronze is written (on the first connection) while `typing` runs; silver (on the other) once
+   * it has. When `typing` throws, the bronze files are removed and the error thrown.
    */
   async write(
     staged: StagedBatch,
-    before: Promise<unknown>,
     typing: Promise<void>,
     columnsOf: (table: string) => Columns,
   ): Promise<LakeWritten> {
-    const bronze = before.then(
-      () => this.#bronze(staged),
-      () => this.#bronze(staged),
-    );
+    const bronze = this.#bronze(staged);
     const plan = bronze.then(() => this.#plan(staged));
     plan.catch(() => {});
     try {
