@@ -1,9 +1,11 @@
 /**
  * The lake's transactional target. A session owns the lake's catalog connection and an in-memory
  * DuckDB that writes the Parquet files. Each `transaction`: `BEGIN IMMEDIATE` on the catalog
- * (fences any other writer, reads the stored offsets), the batch's changes are buffered in the
- * `LakeTx`, the files are written and fsynced (`LakeWriter`), then the snapshot, its files, new
- * column versions, truncates and the offsets commit in that one SQLite transaction.
+ * (fences any other writer, reads the stored offsets), the batch's changes go into the `LakeTx`
+ * and are staged in DuckDB (`LakeStage`; staged ahead already when the sink read the batch
+ * ahead), its tables' columns are typed (`LakeTx.type`, nothing written when it throws), the
+ * files are written and fsynced (`LakeWriter`), then the snapshot, its files, new column
+ * versions, truncates and the offsets commit in that one SQLite transaction.
  *
  * After a commit, on the same queue (never inside a batch): gold models refresh after
  * `modelsRefreshChanges` changes or `modelsRefreshSeconds`; tables past `compactFiles` live files
