@@ -1,3 +1,4 @@
+import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceMessage } from '../../src/core/change-event.ts';
@@ -51,13 +52,20 @@ describe.each(PG_VERSIONS)('a stalled handler on PostgreSQL %i', (version) => {
     const running = source.start(handler);
     running.catch(() => undefined);
     await waitFor(() => source.stats.connected, 'the source to connect', 30_000);
-    // Four writers of small transactions, with a large row now and then.
+    // Four writers of small transactions, with a large row now and then, each on its own
+    // connection (one client runs one query at a time).
     const writers = [0, 1, 2, 3].map(async (w) => {
-      for (let from = 1 + w * 10; from <= ROWS; from += 40) {
-        await db.query(
-          `insert into stall select i, repeat(md5(i::text), case when i % 997 = 0 then 3000 else 1 + i % 23 end)
-           from generate_series(${from}, ${from + 9}) i`,
-        );
+      const client = new pg.Client(db.url);
+      await client.connect();
+      try {
+        for (let from = 1 + w * 10; from <= ROWS; from += 40) {
+          await client.query(
+            `insert into stall select i, repeat(md5(i::text), case when i % 997 = 0 then 3000 else 1 + i % 23 end)
+             from generate_series(${from}, ${from + 9}) i`,
+          );
+        }
+      } finally {
+        await client.end();
       }
     });
     await Promise.all(writers);
