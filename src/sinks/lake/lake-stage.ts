@@ -242,6 +242,33 @@ export class LakeStage {
     return new Map([...byTable].map(([table, t]) => [table, { columns: t.columns, groups: t.groups }]));
   }
 
+  /**
+   * The kinds of value (lake-envelope.ts's `Kind` names) that `column` of `table`'s row images
+   * holds among those of JSON types `types`, each with the first row holding it: a number is
+   * `integer` (whole, below 2^63 in magnitude), `hugeInteger` or `fraction` as JavaScript reads it
+   * (its value as a double), a string `nonFinite` (NaN, Infinity, -Infinity) or `string`.
+   */
+  async valueKinds(
+    staged: StagedBatch,
+    table: string,
+    column: string,
+    types: readonly string[],
+  ): Promise<{ kind: string; first: number }[]> {
+    const path = literal(`$.${JSON.stringify(column)}`);
+    const rows = await this.rows(
+      this.other,
+      `SELECT CASE WHEN t = 'VARCHAR' THEN
+           CASE WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN 'nonFinite' ELSE 'string' END
+         WHEN v::DOUBLE <> trunc(v::DOUBLE) THEN 'fraction'
+         WHEN abs(v::DOUBLE) < 9223372036854775808.0 THEN 'integer' ELSE 'hugeInteger' END AS kind,
+         min(rowid) AS first
+       FROM (SELECT rowid, json_type(after, ${path}) AS t, json_extract_string(after, ${path}) AS v
+         FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{'))
+       WHERE t IN (${types.map(literal).join(', ')}) GROUP BY ALL`,
+    );
+    return rows.map((r) => ({ kind: r.kind as string, first: Number(r.first) }));
+  }
+
   /** `table`'s row images (objects only) with their LSNs, in batch order. */
   async images(staged: StagedBatch, table: string): Promise<{ lsn: number; after: string }[]> {
     const rows = await this.rows(

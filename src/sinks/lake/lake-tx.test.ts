@@ -58,8 +58,11 @@ function shapeOf(entry: SchemaHistoryEntry): ShapeTypes {
   return types;
 }
 
+/** A row image as an object, or as its JSON text (to write numbers as `1.0` or `1e2`). */
+type Row = Record<string, unknown> | string;
+
 /** Change records of table `t` with these row images (LSN 1, 2, ...). */
-function records(rows: readonly Record<string, unknown>[]) {
+function records(rows: readonly Row[]) {
   return rows.map((after, i) =>
     consumerRecord({
       topic: 'app.public.t',
@@ -68,10 +71,10 @@ function records(rows: readonly Record<string, unknown>[]) {
       key: null,
       value: JSON.stringify({
         before: null,
-        after,
+        after: '@after',
         source: { schema: 'public', table: 't', lsn: i + 1, ts_us: 1_700_000_000_000_000 },
         op: 'c',
-      }),
+      }).replace('"@after"', typeof after === 'string' ? after : JSON.stringify(after)),
       headers: {},
       timestamp: 0,
     }),
@@ -83,7 +86,7 @@ function records(rows: readonly Record<string, unknown>[]) {
  * in order gives them (the definition); an error is given as such.
  */
 async function bothWays(
-  rows: readonly Record<string, unknown>[],
+  rows: readonly Row[],
   known?: Columns,
   entry?: SchemaHistoryEntry,
 ): Promise<{ staged: Columns | Error; everyRow: Columns | Error }> {
@@ -104,7 +107,9 @@ async function bothWays(
   const expected = new ColumnSet('t', known);
   let everyRow: Columns | Error;
   try {
-    for (const r of rows) expected.observe(r, entry ? shapeOf(entry) : undefined);
+    for (const r of rows) {
+      expected.observe(typeof r === 'string' ? JSON.parse(r) : r, entry ? shapeOf(entry) : undefined);
+    }
     everyRow = expected.columns();
   } catch (error) {
     everyRow = error as Error;
@@ -113,7 +118,7 @@ async function bothWays(
 }
 
 describe('LakeTx typing from the staged batch', () => {
-  it('types columns by value as observing every row does (numbers row by row, the rest by kind)', async () => {
+  it('types columns by value as observing every row does', async () => {
     const { staged, everyRow } = await bothWays([
       { id: 1, n: null, f: 1, s: 'x', b: true, j: [1], big: 1e300, t: null, neg: -4 },
       { id: 2, n: null, f: 1.5, s: 'NaN', b: false, j: { a: 1 }, big: 2, t: '2024-01-01', neg: -5 },
@@ -122,6 +127,32 @@ describe('LakeTx typing from the staged batch', () => {
     expect(staged).toEqual(everyRow);
     expect(staged).toContainEqual(['f', 'DOUBLE']);
     expect(staged).toContainEqual(['late', 'VARCHAR']);
+  });
+
+  it('tells apart the numbers and strings json_type does not: whole or not, beyond 2^63 or not, NaN or not', async () => {
+    const cases: Row[][] = [
+      // 1.0 and 1e2 are whole (BIGINT); a fraction later widens it.
+      ['{"v":1.0}', '{"v":1e2}'],
+      ['{"v":1.0}', { v: 2.5 }],
+      // Beyond 2^63 (as a double): DOUBLE, for a positive and a negative one.
+      [{ v: 1 }, { v: 9_223_372_036_854_775_808 }],
+      [{ v: -9_223_372_036_854_775_808 }],
+      // A float's NaN after a fraction fits; before it, the column is text and the number stops it.
+      [{ v: 0.5 }, { v: 'NaN' }],
+      [{ v: 'NaN' }, { v: 0.5 }],
+    ];
+    for (const rows of cases) {
+      const { staged, everyRow } = await bothWays(rows);
+      if (everyRow instanceof Error) expect((staged as Error).message).toBe(everyRow.message);
+      else expect(staged, JSON.stringify(rows)).toEqual(everyRow);
+    }
+    // A float column (catalog type DOUBLE) with NaN and Infinity stays DOUBLE; a text stops it.
+    expect((await bothWays([{ f: 'NaN' }, { f: 'Infinity' }], [['f', 'DOUBLE']])).staged).toEqual([
+      ['f', 'DOUBLE'],
+    ]);
+    expect((await bothWays([{ f: 'NaN' }, { f: 'x' }], [['f', 'DOUBLE']])).staged).toBeInstanceOf(
+      LakeSchemaError,
+    );
   });
 
   it('types strings, booleans, nested values, nulls and negative integers by their kinds alone', async () => {

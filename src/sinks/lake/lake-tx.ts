@@ -2,13 +2,14 @@
  * One batch being applied to the lake: its staged changes, and its tables' columns widened by
  * their row images (lake-columns.ts), decided before any file is written.
  *
- * The typing reads the JSON types DuckDB gives each column of the staged row images (`kinds`):
- * a column's type depends only on the kinds of value it carries, in the order they first occur
- * (lake-row-types.ts), and `json_type` tells those kinds apart wherever the decision needs it.
- * Where it does not, a table is typed row by row in JavaScript from its images (`RowTypes`): a
- * column typed by its values that holds numbers (`json_type` does not say whether 2^63 or 1.0 is
- * whole), a string where the column's type expects a number (a mask, or a float's NaN), and a
- * table whose shape changes within the batch. Both give the same columns.
+ * The typing reads the JSON types DuckDB gives each column of the staged row images
+ * (`StagedBatch.kinds`): a column's type depends only on the kinds of value it carries, in the
+ * order they first occur (lake-row-types.ts). Where `json_type` does not tell apart kinds the
+ * type depends on (a number in a column typed by its values: is `1.0` whole, is `2^63` beyond
+ * BIGINT; a string where the column's type sends numbers: a mask, or a float's NaN), DuckDB is
+ * asked value by value for that column. A table whose shape changes within the batch is typed
+ * row by row in JavaScript from its images (`RowTypes`). All give the columns observing every
+ * row gives (lake-tx.test.ts).
  */
 import type { SchemaHistoryEntry } from '../../capture/schema-history.ts';
 import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
@@ -18,19 +19,31 @@ import { ColumnSet, NOT_STRING, type ShapeTypes } from './lake-columns.ts';
 import { RowTypes } from './lake-row-types.ts';
 import { type LakeScan, scanLake } from './lake-scan.ts';
 import { lakeTypeOf, pgTypeText, type ShapeHistory } from './lake-shapes.ts';
-import type { KindsOfTable, LakeStage, StagedBatch } from './lake-stage.ts';
+import type { LakeStage, StagedBatch } from './lake-stage.ts';
 
-/** A value of each `json_type` kind, as `ColumnSet.observe` decides by it (see `fastPath`). */
+/**
+ * A value of each kind, as `ColumnSet.observe` decides by it: `json_type`'s, and where that does
+ * not tell them apart, `LakeStage.valueKinds`' (lake-envelope.ts's `Kind`).
+ */
 const SAMPLE: Readonly<Record<string, unknown>> = {
   NULL: null,
   BOOLEAN: true,
-  BIGINT: -1,
   VARCHAR: '',
   OBJECT: {},
   ARRAY: [],
+  // Only for a column typed by PostgreSQL type, where any number gives that type.
+  BIGINT: 0,
   UBIGINT: 0,
-  DOUBLE: 0.5,
+  DOUBLE: 0,
+  integer: 0,
+  hugeInteger: 2 ** 63,
+  fraction: 0.5,
+  string: '',
+  nonFinite: 'NaN',
 };
+
+/** `json_type`'s types of numbers. */
+const NUMBER_TYPES: ReadonlySet<string> = new Set(['BIGINT', 'UBIGINT', 'DOUBLE']);
 
 export class LakeTx {
   batch = new LakeBatch();
@@ -68,7 +81,7 @@ export class LakeTx {
       this.columns.set(table, cols);
       const kinds = staged.kinds.get(table);
       if (!kinds || kinds.groups.length === 0) continue;
-      if (this.#fastPath(table, cols, kinds)) continue;
+      if (await this.#byKinds(stage, staged, table, cols)) continue;
       let rows: RowTypes | undefined;
       let entry: SchemaHistoryEntry | undefined;
       for (const image of await stage.images(staged, table)) {
@@ -83,38 +96,49 @@ export class LakeTx {
   }
 
   /**
-   * Types `table` from its kinds when they decide it (see the module comment); false, having
-   * changed nothing, when they do not.
+   * Types `table` from its kinds when one shape holds for the whole batch (see the module
+   * comment); false, having changed nothing, when it does not. A kind of value `json_type` does
+   * not tell apart where the column's type depends on it is asked of DuckDB value by value
+   * (`valueKinds`). Kinds are observed in the order of the rows they first occur in.
    */
-  #fastPath(table: string, cols: ColumnSet, kinds: KindsOfTable): boolean {
+  async #byKinds(stage: LakeStage, staged: StagedBatch, table: string, cols: ColumnSet): Promise<boolean> {
+    const kinds = staged.kinds.get(table)!;
     const entry = this.shapes?.at(table, kinds.groups[0]!.lsns[0]);
     for (const g of kinds.groups) {
       if (this.shapes?.at(table, g.lsns[0]) !== entry || this.shapes?.at(table, g.lsns[1]) !== entry)
         return false;
     }
     const shape = entry ? this.#typesOf(entry) : undefined;
-    const seen = new Set<string>();
-    const order: [string, string][] = [];
+    // Per column, its JSON types and the first row of each.
+    const found = new Map<number, Map<string, number>>();
     for (const g of kinds.groups) {
-      for (let c = 0; c < kinds.columns.length; c++) {
-        const kind = g.types[c];
-        if (kind === null || kind === undefined) continue;
-        const name = kinds.columns[c]!;
-        const key = `${kind}\u0000${name}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const typed = shape?.get(name);
-        if (typed) {
-          if (kind === 'VARCHAR' && NOT_STRING.has(typed.type)) return false;
-        } else if (kind === 'UBIGINT' || kind === 'DOUBLE') {
-          return false;
-        } else if (kind === 'VARCHAR' && (cols.typeOf(name) === 'FLOAT' || cols.typeOf(name) === 'DOUBLE')) {
-          return false;
-        }
-        order.push([name, kind]);
+      g.types.forEach((type, c) => {
+        if (type === null || type === undefined) return;
+        const types = found.get(c) ?? new Map<string, number>();
+        found.set(c, types);
+        if (!types.has(type)) types.set(type, g.first);
+      });
+    }
+    const seen: { column: number; kind: string; first: number }[] = [];
+    for (const [c, types] of found) {
+      const name = kinds.columns[c]!;
+      const typed = shape?.get(name);
+      const current = cols.typeOf(name);
+      const numbers = [...types.keys()].some((t) => NUMBER_TYPES.has(t));
+      // Where the column's type depends on a number's value or a string's being NaN.
+      const ask = [...types.keys()].filter((t) =>
+        typed
+          ? t === 'VARCHAR' && NOT_STRING.has(typed.type)
+          : NUMBER_TYPES.has(t) ||
+            (t === 'VARCHAR' && (numbers || current === 'FLOAT' || current === 'DOUBLE')),
+      );
+      for (const [type, first] of types) if (!ask.includes(type)) seen.push({ column: c, kind: type, first });
+      if (ask.length > 0) {
+        for (const v of await stage.valueKinds(staged, table, name, ask)) seen.push({ column: c, ...v });
       }
     }
-    for (const [name, kind] of order) cols.observe({ [name]: SAMPLE[kind] }, shape);
+    seen.sort((a, b) => a.first - b.first || a.column - b.column);
+    for (const { column, kind } of seen) cols.observe({ [kinds.columns[column]!]: SAMPLE[kind] }, shape);
     return true;
   }
 
