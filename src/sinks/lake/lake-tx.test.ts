@@ -134,9 +134,9 @@ describe('LakeTx typing from the staged batch', () => {
       // 1.0 and 1e2 are whole (BIGINT); a fraction later widens it.
       ['{"v":1.0}', '{"v":1e2}'],
       ['{"v":1.0}', { v: 2.5 }],
-      // Beyond 2^63 (as a double): DOUBLE, for a positive and a negative one.
-      [{ v: 1 }, { v: 9_223_372_036_854_775_808 }],
-      [{ v: -9_223_372_036_854_775_808 }],
+      // At or beyond 2^63 (as a double): DOUBLE, for a positive and a negative one.
+      [{ v: 1 }, '{"v":9223372036854775807}'],
+      ['{"v":-9223372036854775808}'],
       // A float's NaN after a fraction fits; before it, the column is text and the number stops it.
       [{ v: 0.5 }, { v: 'NaN' }],
       [{ v: 'NaN' }, { v: 0.5 }],
