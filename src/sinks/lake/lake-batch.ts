@@ -7,9 +7,9 @@
  *
  * The topic (index into `topics`) names the table of a change whose source does not.
  *
- * DuckDB's `read_json` parses the lines (lake-writer.ts): the envelope is read once, natively,
- * in parallel, where reading its fields in JavaScript and handing DuckDB each of them was most of
- * the lake's CPU. The envelope must hold no raw line break (the caller flattens one that does).
+ * DuckDB's `read_json` parses the lines (lake-stage.ts): the envelope is read once, natively,
+ * where reading its fields in JavaScript and handing DuckDB each of them was most of the lake's
+ * CPU. The envelope must hold no raw line break (the caller flattens one that does).
  *
  * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks, until staged.
  */
@@ -18,7 +18,10 @@ const CHUNK = 1 << 20;
 const CLOSE = 0x7d;
 const NEWLINE = 0x0a;
 
-/** The `read_json` columns of a staged line. Source fields are read as text, then cast. */
+/**
+ * The `read_json` columns of a staged line. The source's LSN, commit time and transaction are
+ * numbers in every Debezium envelope; a record where one is not fails its batch, named.
+ */
 export const STAGED_JSON_COLUMNS = `{o: 'BIGINT', p: 'INTEGER', t: 'DOUBLE', q: 'INTEGER', k: 'VARCHAR',
   v: 'STRUCT(before JSON, after JSON, source STRUCT(lsn BIGINT, ts_us BIGINT, ts_ms BIGINT, txId BIGINT,
     "schema" VARCHAR, "table" VARCHAR), "transaction" STRUCT(total_order BIGINT), op VARCHAR)'}`;
