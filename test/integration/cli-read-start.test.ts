@@ -98,10 +98,17 @@ describe('read --from', () => {
     );
     await append(next, next + 10);
     next += 10;
-    await waitFor(() => lines(follow.stdout).some((l) => l.value.id === next - 1), 'the last record');
-    const ids = lines(follow.stdout)
-      .map((l) => l.value.id)
-      .sort((a, b) => a - b);
+    // The partitions are printed in turn: the last record appended may be printed before one of
+    // the other partition's. Wait for as many records as ran from the first printed to the last.
+    const printedIds = () =>
+      lines(follow.stdout)
+        .map((l) => l.value.id)
+        .sort((a, b) => a - b);
+    await waitFor(() => {
+      const ids = printedIds();
+      return ids.length > 0 && ids.length >= next - ids[0]!;
+    }, 'every record from the first printed to the last appended');
+    const ids = printedIds();
     // Nothing from before the start; after the first record printed, no gap and no repeat (the
     // partitions are printed in turn, so the first printed is not always the lowest id).
     const first = ids[0]!;
