@@ -107,3 +107,26 @@ export class LakeBatch {
     this.#at = 0;
   }
 }
+
+/**
+ * A stage failure: a record DuckDB could not read, named with what `JSON.parse` says of it (the
+ * line DuckDB gives may be past the record, a text missing its closing brace runs on).
+ */
+export function stageFailure(error: unknown, batch: LakeBatch): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  for (let i = 0; i < batch.length; i++) {
+    try {
+      JSON.parse(batch.texts[i]!);
+    } catch (parse) {
+      return new Error(`lake: the change at ${batch.place(i)} is not JSON: ${(parse as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  const line = /\bline (\d+)/.exec(message);
+  const index = line ? Number(line[1]) - 1 : -1;
+  if (index < 0 || index >= batch.length) return error instanceof Error ? error : new Error(message);
+  return new Error(`lake: the change at ${batch.place(index)} could not be read: ${message}`, {
+    cause: error,
+  });
+}

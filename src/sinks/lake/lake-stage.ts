@@ -13,7 +13,7 @@
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { type LakeBatch, STAGED_JSON_COLUMNS } from './lake-batch.ts';
+import { type LakeBatch, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
 import { lakeTableName, literal } from './lake-columns.ts';
 
 /** Where a writer stages a batch for DuckDB (`<pid>-stage-<n>.ndjson`, removed once read). */
@@ -143,7 +143,7 @@ export class LakeStage {
            maximum_object_size = ${Math.max(16 << 20, batch.longest + 1024)}, columns = ${STAGED_JSON_COLUMNS})`,
       );
     } catch (error) {
-      throw stageError(error, batch);
+      throw stageFailure(error, batch);
     } finally {
       rmSync(file, { force: true });
     }
@@ -286,27 +286,4 @@ export class LakeStage {
 /** The items of a DuckDB LIST value as the node API returns it. */
 function listItems(value: unknown): unknown[] {
   return (value as { items: unknown[] }).items;
-}
-
-/**
- * A stage failure: a record DuckDB could not read, named with what `JSON.parse` says of it (the
- * line DuckDB gives may be past the record, a text missing its closing brace runs on).
- */
-function stageError(error: unknown, batch: LakeBatch): Error {
-  const message = error instanceof Error ? error.message : String(error);
-  for (let i = 0; i < batch.length; i++) {
-    try {
-      JSON.parse(batch.texts[i]!);
-    } catch (parse) {
-      return new Error(`lake: the change at ${batch.place(i)} is not JSON: ${(parse as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-  const line = /\bline (\d+)/.exec(message);
-  const index = line ? Number(line[1]) - 1 : -1;
-  if (index < 0 || index >= batch.length) return error instanceof Error ? error : new Error(message);
-  return new Error(`lake: the change at ${batch.place(index)} could not be read: ${message}`, {
-    cause: error,
-  });
 }
