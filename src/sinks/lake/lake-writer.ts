@@ -126,7 +126,7 @@ export class LakeWriter {
     columnsOf: (table: string) => Columns,
   ): Promise<LakeWritten> {
     const bronze = this.#bronze(staged);
-    const plan = bronze.then(() => this.#plan(staged));
+    const plan = bronze.then((b) => this.#plan(staged, b.truncates));
     plan.catch(() => {});
     try {
       await typing;
@@ -166,7 +166,7 @@ export class LakeWriter {
         files.push(this.#entry('bronze', t.name, path, rows, t.lsns, false, text));
       }
     }
-    const truncates = await this.#truncates(this.connection, staged);
+    const truncates = await this.#truncates(staged);
     return {
       files,
       truncates,
@@ -178,9 +178,12 @@ export class LakeWriter {
    * Per table, silver's rows (the changes after its last truncate) and how many keys they change:
    * each key once (no window needed) or not.
    */
-  async #plan(staged: StagedBatch): Promise<Map<string, { rows: string; keys: number; once: boolean }>> {
+  async #plan(
+    staged: StagedBatch,
+    truncates: LakeWritten['truncates'],
+  ): Promise<Map<string, { rows: string; keys: number; once: boolean }>> {
     const lastTruncate = new Map<string, string>();
-    for (const r of await this.#truncates(this.connection, staged)) {
+    for (const r of truncates) {
       lastTruncate.set(r.name, `AND (lsn > ${r.lsn} OR (lsn = ${r.lsn} AND off > ${r.off}))`);
     }
     const plan = new Map<string, { rows: string; keys: number; once: boolean }>();
@@ -224,13 +227,10 @@ export class LakeWriter {
   }
 
   /** The batch's truncates, in order (a table's last one counts). */
-  async #truncates(
-    connection: DuckDBConnection,
-    staged: StagedBatch,
-  ): Promise<{ name: string; lsn: number; off: number }[]> {
+  async #truncates(staged: StagedBatch): Promise<LakeWritten['truncates']> {
     if (!staged.tables.some((t) => t.truncates > 0)) return [];
     const rows = await this.#rows(
-      connection,
+      this.connection,
       `SELECT tbl, lsn, off FROM ${staged.stage} WHERE op = 't' ORDER BY tbl, lsn, off`,
     );
     return rows.map((r) => ({ name: r.tbl as string, lsn: Number(r.lsn), off: Number(r.off) }));
