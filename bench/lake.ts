@@ -26,15 +26,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { SchemaHistoryEntry } from '../src/capture/schema-history.ts';
 import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
 import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
-import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from '../src/sinks/lake/lake-sink.ts';
 import { LakeTarget } from '../src/sinks/lake/lake-target.ts';
+import { envelope, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const { values } = parseArgs({
@@ -55,95 +54,6 @@ let peak = 0;
 const sampler = setInterval(() => {
   peak = Math.max(peak, process.memoryUsage().rss);
 }, 50);
-
-/**
- * The capture's schema history record of the bench table, appended to an embedded log under
- * `dataDir` (topic prefix `bench`): a configured lake sink types columns by it (int8, numeric,
- * timestamp...). With `--no-history` the lake types them by their values instead.
- */
-async function writeHistory(dataDir: string): Promise<void> {
-  const column = (name: string, position: number, typeName: string, typeMod = -1) => ({
-    name,
-    position,
-    attnum: position,
-    typeName,
-    typeExpression: null,
-    typeOid: 0,
-    typeMod,
-    key: name === 'id',
-    nullable: name !== 'id',
-  });
-  const entry: SchemaHistoryEntry = {
-    type: 'CREATE',
-    id: 'public.orders',
-    lsn: '0/0',
-    ts_ms: 1_767_323_045_123,
-    source: {
-      version: '0.1.0',
-      connector: 'postgresql',
-      name: 'bench',
-      db: 'shop',
-      schema: 'public',
-      table: 'orders',
-      txId: 1,
-      lsn: 0,
-      ts_ms: 1_767_323_045_123,
-    },
-    table: {
-      schema: 'public',
-      table: 'orders',
-      relationId: 1,
-      replicaIdentity: 'default',
-      primaryKeyColumnNames: ['id'],
-      columns: [
-        column('id', 1, 'int8'),
-        column('customer_id', 2, 'int4'),
-        column('total_amount', 3, 'numeric', ((12 << 16) | 2) + 4),
-        column('status', 4, 'varchar'),
-        column('created_at', 5, 'timestamp'),
-        column('updated_at', 6, 'timestamp'),
-      ],
-    },
-    changes: null,
-  };
-  const log = EmbeddedEventLog.open({ dataDir, durable: false });
-  await log.append([
-    { topic: 'bench.schema-history', key: null, value: JSON.stringify(entry), headers: {}, timestamp: 0 },
-  ]);
-  await log.close();
-}
-
-function envelope(i: number, id: number, op: 'c' | 'u'): string {
-  const row = {
-    id,
-    customer_id: id % 5000,
-    total_amount: `${(id % 997) + 0.5}`,
-    status: op === 'c' ? 'pending' : 'paid',
-    created_at: 1_767_323_045_123_456 + id * 1_000_000,
-    updated_at: 1_767_323_045_123_456 + i * 1000,
-  };
-  return JSON.stringify({
-    before: null,
-    after: row,
-    source: {
-      version: '0.1.0',
-      connector: 'postgresql',
-      name: 'bench',
-      ts_ms: 1_767_323_045_123,
-      ts_us: 1_767_323_045_123_456 + i,
-      snapshot: 'false',
-      db: 'shop',
-      schema: 'public',
-      table: 'orders',
-      txId: 1000 + i,
-      lsn: 100_000 + i * 64,
-      xmin: null,
-    },
-    transaction: { id: `${1000 + i}:${100_000 + i * 64}`, total_order: 1, data_collection_order: 1 },
-    op,
-    ts_ms: 1_767_323_045_200,
-  });
-}
 
 /**
  * The records, kept as UTF-8 bytes per batch (off the JavaScript heap, as the log keeps them),
@@ -340,7 +250,7 @@ try {
   const inst = await DuckDBInstance.create(':memory:', { threads: '2' });
   const conn = await inst.connect();
   const tc = performance.now();
-  await compact(conn, catalog, root, { minFiles: 1 });
+  await compact(conn, catalog, root, { all: true });
   const compactSeconds = (performance.now() - tc) / 1000;
   conn.closeSync();
   inst.closeSync();

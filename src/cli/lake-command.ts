@@ -97,7 +97,7 @@ export function registerLake(program: Command): void {
       const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
       const connection = await instance.connect();
       try {
-        const results = await compact(connection, catalog, root, { minFiles: 1 });
+        const results = await compact(connection, catalog, root, { all: true });
         const orphans = removeOrphans(catalog, root);
         await print(
           flags,

@@ -65,6 +65,13 @@ create table if not exists ${OFFSETS_TABLE} (
 /** Column name → DuckDB type, in column order. */
 export type Columns = [string, string][];
 
+/** A snapshot would remove a file that is no longer live (another change removed it first). */
+export class FileNotLiveError extends Error {
+  constructor(readonly fileId: number) {
+    super(`lake file ${fileId} is no longer live`);
+  }
+}
+
 export class LakeCatalog {
   readonly db: Database.Database;
 
@@ -215,7 +222,7 @@ export class LakeCatalog {
       'update lake_files set removed_in = ? where id = ? and removed_in is null',
     );
     for (const fileId of change.removed ?? []) {
-      if (remove.run(id, fileId).changes !== 1) throw new Error(`lake file ${fileId} is no longer live`);
+      if (remove.run(id, fileId).changes !== 1) throw new FileNotLiveError(fileId);
     }
     for (const [name, columns] of change.columns ?? []) {
       const v = this.db

@@ -12,10 +12,10 @@
  * - Orphans (Parquet files the catalog does not name, left by a crash between the write and the
  *   commit) are removed, except those of a live process (the pid starts the file name).
  */
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { FileEntry, LakeCatalog } from './lake-catalog.ts';
+import { type FileEntry, FileNotLiveError, type LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
 import { STAGE_DIR } from './lake-stage.ts';
 import { makeDurable, newFilePath } from './lake-writer.ts';
@@ -36,66 +36,100 @@ async function count(connection: DuckDBConnection, path: string): Promise<number
   return r.getRows()[0]?.[0] as number;
 }
 
+/** A merge's input at most, in Parquet bytes: bounds a compaction's memory and time. */
+export const MAX_MERGE_BYTES = 64 << 20;
+/** The size of the smallest size class's files, at most. */
+const CLASS_UNIT = 64 << 10;
+
 /**
- * Compacts every table whose live files in a layer number more than `minFiles` (all of them with
- * `minFiles` 1): silver into one file of live rows, bronze into one file per day.
+ * The sets of `files` (one table's layer, a bronze day) that an automatic compaction merges:
+ * size-tiered. A file's size class is its size in powers of `fanout` (from 64 KiB); a class that
+ * holds `fanout` files or more is merged into one file (of a larger class, when the merged size
+ * reaches it), so each change is rewritten about once per class it climbs (a few times, not once
+ * per compaction) and a table keeps at most `fanout - 1` files per class. A merge takes files,
+ * smallest first, up to `MAX_MERGE_BYTES` (two at least, else none), and files of half that or
+ * more are left as they are (two of them are past it): a merge's memory and time do not grow
+ * with the table.
+ */
+export function mergeSets<F extends { readonly bytes: number }>(files: readonly F[], fanout: number): F[][] {
+  const classes = new Map<number, F[]>();
+  for (const f of files) {
+    if (f.bytes >= MAX_MERGE_BYTES / 2) continue;
+    const c = Math.floor(Math.log(Math.max(f.bytes, CLASS_UNIT) / CLASS_UNIT) / Math.log(fanout));
+    classes.set(c, [...(classes.get(c) ?? []), f]);
+  }
+  const sets: F[][] = [];
+  for (const of of classes.values()) {
+    if (of.length < fanout) continue;
+    const set: F[] = [];
+    let bytes = 0;
+    for (const f of [...of].sort((x, y) => x.bytes - y.bytes)) {
+      if (bytes + f.bytes > MAX_MERGE_BYTES) break;
+      set.push(f);
+      bytes += f.bytes;
+    }
+    if (set.length >= 2) sets.push(set);
+  }
+  return sets;
+}
+
+/** One merge a compaction makes: its files (one table's layer, a bronze day). */
+interface MergeJob {
+  readonly layer: string;
+  readonly name: string;
+  readonly day: string;
+  readonly files: readonly (FileEntry & { id: number })[];
+  /** The merge takes all of the table's files of the layer (or the day). */
+  readonly whole: boolean;
+  readonly truncate: { lsn: number; off: number } | undefined;
+}
+
+/**
+ * Compacts each table's layers (a bronze day at a time): with `fanout`, the size-tiered merges of
+ * `mergeSets`; with `all` (the `lake compact` command), every table's files into one (silver:
+ * the live rows; bronze: a file per day). A silver merge keeps each key's newest row among the
+ * files it merges, and keeps tombstones unless it merges all of the table's files (a tombstone
+ * must still hide the key's older row in a file not merged). A table whose files changed
+ * meanwhile (another compaction, expiry) is left as it is.
+ *
+ * `serialize` runs the catalog reads and each snapshot's commit (the writer's queue, so that a
+ * compaction runs beside the batches and only its commits wait for them); the merges run outside.
  */
 export async function compact(
   connection: DuckDBConnection,
   catalog: LakeCatalog,
   root: string,
-  options: { minFiles: number; now?: () => number },
+  options: ({ fanout: number } | { all: true }) & {
+    now?: () => number;
+    serialize?: <T>(run: () => Promise<T>) => Promise<T>;
+  },
 ): Promise<CompactionResult[]> {
   const now = options.now ?? Date.now;
-  const s = catalog.currentSnapshot();
-  const live = catalog.files(s);
+  const serialize = options.serialize ?? ((run) => run());
+  const jobs = await serialize(async () => plan(catalog, options));
   const results: CompactionResult[] = [];
-  const groups = new Map<string, typeof live>();
-  for (const f of live) {
-    if (f.layer === 'gold') continue;
-    const key = `${f.layer}\0${f.name}\0${f.layer === 'bronze' ? f.day : ''}`;
-    groups.set(key, [...(groups.get(key) ?? []), f]);
-  }
-  for (const [key, files] of groups) {
-    const [layer, name, day] = key.split('\0') as [string, string, string];
-    if (
-      files.length <= options.minFiles ||
-      (files.length === 1 && (layer === 'bronze' || files[0]!.compacted))
-    )
-      continue;
-    const path = newFilePath(layer, name, layer === 'bronze' ? `day=${day}` : undefined);
-    const full = join(root, path);
-    let select: string;
-    if (layer === 'bronze') {
-      select = `SELECT * FROM ${read(root, files)} ORDER BY _lsn, _offset`;
-    } else {
-      const t = catalog.truncatedAt(name, s);
-      const after = t ? `WHERE _lsn > ${t.lsn} OR (_lsn = ${t.lsn} AND _off > ${t.off})` : '';
-      select = `SELECT * FROM (SELECT * FROM ${read(root, files)} ${after}
-        QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _lsn DESC, _off DESC) = 1) WHERE _op <> 'd'`;
-    }
-    const { mkdirSync } = await import('node:fs');
-    mkdirSync(join(full, '..'), { recursive: true });
-    await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
-    makeDurable(root, [path]);
-    const entry: FileEntry = {
-      layer: layer as 'bronze' | 'silver',
-      name,
-      path,
-      rows: await count(connection, full),
-      bytes: statSync(full).size,
-      minLsn: Math.min(...files.map((f) => f.minLsn)),
-      maxLsn: Math.max(...files.map((f) => f.maxLsn)),
-      compacted: layer === 'silver',
-      day: layer === 'bronze' ? day : null,
-    };
+  const skipped = new Set<string>();
+  for (const job of jobs) {
+    const { layer, name, day, files } = job;
+    if (skipped.has(`${layer}\0${name}\0${day}`)) continue;
+    const merged = await merge(connection, root, job);
     try {
-      await catalog.write(async () => {
-        catalog.addSnapshot({ kind: 'compact', added: [entry], removed: files.map((f) => f.id), now: now() });
-      });
+      await serialize(() =>
+        catalog.write(async () => {
+          catalog.addSnapshot({
+            kind: 'compact',
+            added: [merged],
+            removed: files.map((f) => f.id),
+            now: now(),
+          });
+        }),
+      );
     } catch (error) {
-      rmSync(full, { force: true });
-      throw error;
+      rmSync(join(root, merged.path), { force: true });
+      // Removed meanwhile (the catalog changed nothing): this table is left for the next time.
+      if (!(error instanceof FileNotLiveError)) throw error;
+      skipped.add(`${layer}\0${name}\0${day}`);
+      continue;
     }
     results.push({
       layer,
@@ -105,6 +139,65 @@ export async function compact(
     });
   }
   return results;
+}
+
+/** The merges of the current snapshot's files (see `compact`). */
+function plan(catalog: LakeCatalog, options: { fanout: number } | { all: true }): MergeJob[] {
+  const s = catalog.currentSnapshot();
+  const live = catalog.files(s);
+  const groups = new Map<string, typeof live>();
+  for (const f of live) {
+    if (f.layer === 'gold') continue;
+    const key = `${f.layer}\0${f.name}\0${f.layer === 'bronze' ? f.day : ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const jobs: MergeJob[] = [];
+  for (const [key, files] of groups) {
+    const [layer, name, day] = key.split('\0') as [string, string, string];
+    let sets: (typeof live)[];
+    if ('all' in options) {
+      const done = files.length === 1 && (layer === 'bronze' || files[0]!.compacted);
+      sets = done ? [] : [files];
+    } else {
+      sets = mergeSets(files, options.fanout);
+    }
+    const truncate = layer === 'silver' ? catalog.truncatedAt(name, s) : undefined;
+    for (const set of sets)
+      jobs.push({ layer, name, day, files: set, whole: set.length === files.length, truncate });
+  }
+  return jobs;
+}
+
+/** Writes the merge of `job`'s files (durable) and returns its catalog entry. */
+async function merge(connection: DuckDBConnection, root: string, job: MergeJob): Promise<FileEntry> {
+  const { layer, name, day, files, whole, truncate: t } = job;
+  const path = newFilePath(layer, name, layer === 'bronze' ? `day=${day}` : undefined);
+  const full = join(root, path);
+  let select: string;
+  if (layer === 'bronze') {
+    // The files one after the other in log order (a stream: no sort, memory independent of size).
+    const ordered = [...files].sort((a, b) => a.minLsn - b.minLsn || a.id - b.id);
+    select = `SELECT * FROM ${read(root, ordered)}`;
+  } else {
+    const after = t ? `WHERE _lsn > ${t.lsn} OR (_lsn = ${t.lsn} AND _off > ${t.off})` : '';
+    const newest = `SELECT * FROM ${read(root, files)} ${after}
+      QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _lsn DESC, _off DESC) = 1`;
+    select = whole ? `SELECT * FROM (${newest}) WHERE _op <> 'd'` : newest;
+  }
+  mkdirSync(dirname(full), { recursive: true });
+  await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+  makeDurable(root, [path]);
+  return {
+    layer: layer as 'bronze' | 'silver',
+    name,
+    path,
+    rows: await count(connection, full),
+    bytes: statSync(full).size,
+    minLsn: Math.min(...files.map((f) => f.minLsn)),
+    maxLsn: Math.max(...files.map((f) => f.maxLsn)),
+    compacted: layer === 'silver' && whole,
+    day: layer === 'bronze' ? day : null,
+  };
 }
 
 /** Removes bronze files of commit days older than `days` (in a new snapshot). */

@@ -11,8 +11,11 @@ export const LAKE_OPTIONS = z
   .object({
     /** The lake directory; default `<dataDir>/lake`. */
     path: z.string().min(1).optional(),
-    /** Compact a table's layer when it has more live files than this. */
-    compactFiles: z.number().int().min(2).max(100_000).default(32),
+    /**
+     * Merge a table's layer's files of one size class (powers of this, from 64 KiB) once it has
+     * this many (lake-maintenance.ts `mergeSets`).
+     */
+    compactFiles: z.number().int().min(2).max(100_000).default(8),
     /** Snapshots older than this are expired (the current one is always kept). */
     snapshotRetentionHours: z.number().min(0).default(24),
     /** Bronze files of commit days older than this are removed; none by default. */

@@ -111,4 +111,22 @@ describe('lake target', () => {
     expect(readdirSync(join(root, 'silver', 't'))).not.toContain('999999999-orphan.parquet');
     expect(await rows(root, 'select id from silver.t')).toEqual([['5']]);
   });
+
+  it("flags each silver row with the checks it fails, and a text 'NaN' with none", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lake-target-'));
+    const target = new LakeTarget(root, LAKE_OPTIONS.parse({}));
+    await commit(target, [
+      change('c', 1, { id: 1, qty: 1.5, name: 'NaN' }, 10),
+      change('c', 2, { id: 2, qty: 'NaN', name: 'x' }, 11),
+      change('c', 3, { id: 3, qty: '-Infinity', name: '__debezium_unavailable_value' }, 12),
+      change('c', null, { id: 4, qty: 2, name: 'Infinity' }, 13),
+    ]);
+    const flags = await rows(root, 'select id, qty::VARCHAR, _dq_flags from silver.t order by id');
+    expect(flags).toEqual([
+      ['1', '1.5', []],
+      ['2', 'nan', ['non_finite']],
+      ['3', '-inf', ['toast_unavailable', 'non_finite']],
+      ['4', '2.0', ['no_key']],
+    ]);
+  });
 });

@@ -8,9 +8,10 @@
  * versions, truncates and the offsets commit in that one SQLite transaction.
  *
  * After a commit, on the same queue (never inside a batch): gold models refresh after
- * `modelsRefreshChanges` changes or `modelsRefreshSeconds`; tables past `compactFiles` live files
- * are compacted; snapshots past their retention expire (once a minute). Their failures are logged
- * and retried later; they never fail a batch.
+ * `modelsRefreshChanges` changes or `modelsRefreshSeconds`; snapshots past their retention expire
+ * (once a minute). Compaction (size-tiered, `compactFiles` files of a size class) runs beside the
+ * batches on a connection of its own, its catalog reads and commits on the queue. Their failures
+ * are logged and retried later; they never fail a batch.
  */
 
 import { join } from 'node:path';
@@ -35,6 +36,9 @@ import { LakeTx } from './lake-tx.ts';
 import { LakeWriter, type LakeWritten } from './lake-writer.ts';
 
 export { lakeTableName };
+
+/** How often snapshots expire and bronze retention applies. */
+const EXPIRY_EVERY_MS = 60_000;
 
 export class LakeTarget implements TransactionalTarget<LakeTx> {
   readonly kind = 'lake';
@@ -68,6 +72,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
     const connection = await instance.connect();
     const other = await instance.connect();
     const early = await instance.connect();
+    const compactor = await instance.connect();
     const orphans = removeOrphans(catalog, this.root);
     if (orphans.length)
       this.logger.info({ orphans: orphans.length }, 'removed files no snapshot named (crash leftovers)');
@@ -83,12 +88,28 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
     const current = catalog.db.prepare(
       `select next_offset as offset from ${OFFSETS_TABLE} where group_name = ? and topic = ? and partition = ?`,
     );
-    const state = { changes: 0, lastRefresh: Date.now(), lastExpiry: 0 };
+    // At open, the models and expiry are due with the first changes (their last run is unknown).
+    const state = { changes: 0, lastRefresh: 0, lastExpiry: 0 };
     let queue: Promise<unknown> = Promise.resolve();
     const enqueue = <T>(run: () => Promise<T>): Promise<T> => {
       const result = queue.then(run, run);
       queue = result.catch(() => {});
       return result;
+    };
+    // One compaction at a time, beside the batches; it goes on while it finds merges to make.
+    let compacting: Promise<void> | undefined;
+    let closing = false;
+    const compactLater = () => {
+      compacting ??= (async () => {
+        try {
+          const options = { fanout: this.options.compactFiles, serialize: enqueue };
+          while (!closing && (await compact(compactor, catalog, this.root, options)).length > 0);
+        } catch (error) {
+          this.logger.error({ err: error }, 'lake compaction failed; it runs again after the next batch');
+        } finally {
+          compacting = undefined;
+        }
+      })();
     };
     const maintain = async () => {
       try {
@@ -97,9 +118,15 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
         this.logger.error({ err: error }, 'lake maintenance failed; it runs again after the next batch');
       }
     };
-    const timer = setInterval(() => {
-      if (state.changes > 0) void enqueue(maintain);
-    }, this.options.modelsRefreshSeconds * 1000);
+    // Models are due after `modelsRefreshChanges` changes, or `modelsRefreshSeconds` after the last
+    // refresh when there were changes; expiry and retention once a minute, idle or not.
+    const due = () => this.#modelsDue(state) || Date.now() - state.lastExpiry >= EXPIRY_EVERY_MS;
+    const timer = setInterval(
+      () => {
+        if (due()) void enqueue(maintain);
+      },
+      Math.min(this.options.modelsRefreshSeconds * 1000, EXPIRY_EVERY_MS),
+    );
     timer.unref();
     return {
       offsets: async (group, partitions) => {
@@ -158,29 +185,31 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
             }
             state.changes += changes;
           });
-          if (state.changes >= this.options.modelsRefreshChanges || Date.now() - state.lastExpiry > 60_000) {
-            await maintain();
-          } else {
-            // Compaction by file count runs after every batch (cheap when nothing is past the bound).
-            try {
-              await compact(connection, catalog, this.root, { minFiles: this.options.compactFiles });
-            } catch (error) {
-              this.logger.error({ err: error }, 'lake compaction failed; it runs again after the next batch');
-            }
-          }
+          if (due()) await maintain();
+          compactLater();
         }),
       close: async () => {
         clearInterval(timer);
+        closing = true;
+        await compacting;
         await queue;
         await stage.settle();
         await shapes?.close();
         connection.closeSync();
         other.closeSync();
         early.closeSync();
+        compactor.closeSync();
         instance.closeSync();
         catalog.close();
       },
     };
+  }
+
+  #modelsDue(state: { changes: number; lastRefresh: number }): boolean {
+    return (
+      state.changes >= this.options.modelsRefreshChanges ||
+      (state.changes > 0 && Date.now() - state.lastRefresh >= this.options.modelsRefreshSeconds * 1000)
+    );
   }
 
   async #maintain(
@@ -188,8 +217,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
     catalog: LakeCatalog,
     state: { changes: number; lastRefresh: number; lastExpiry: number },
   ): Promise<void> {
-    await compact(connection, catalog, this.root, { minFiles: this.options.compactFiles });
-    if (state.changes > 0) {
+    if (this.#modelsDue(state)) {
       state.changes = 0;
       state.lastRefresh = Date.now();
       const results = await refreshModels(
@@ -200,7 +228,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
       );
       for (const r of results) if (r.error) this.logger.error({ model: r.name }, r.error);
     }
-    if (Date.now() - state.lastExpiry > 60_000) {
+    if (Date.now() - state.lastExpiry >= EXPIRY_EVERY_MS) {
       state.lastExpiry = Date.now();
       if (this.options.bronzeRetentionDays !== undefined) {
         await applyBronzeRetention(catalog, this.options.bronzeRetentionDays);

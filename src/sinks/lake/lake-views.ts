@@ -75,9 +75,10 @@ export async function createLakeViews(
 }
 
 /**
- * Silver over `files`: each key's newest row. A compacted file holds each key once (no
- * tombstones), as does each batch's delta file; so when the files are one compacted file and the
- * deltas written since, only the keys the deltas hold go through the window (at 1,000,000 rows
+ * Silver over `files`: each key's newest row. Every silver file holds each key once (a batch's
+ * delta its last change per key, a merged file each key's newest row among the files it merged;
+ * tombstones kept unless it merged them all), so the largest file is read as it is for the keys
+ * no other file holds and only the other files' keys go through the window (at 1,000,000 rows
  * the window over every row was most of a query's time).
  */
 function silverFromFiles(
@@ -100,20 +101,18 @@ function silverFromFiles(
       of.map((f) => f.path),
     )} ${after})`;
   const newest = 'QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _lsn DESC, _off DESC) = 1';
-  const base = files.filter((f) => f.compacted);
-  const deltas = files.filter((f) => !f.compacted);
   let current: string;
   if (files.length === 1) {
     current = `SELECT * FROM ${rows(files)}`;
-  } else if (base.length === 1) {
-    const b = rows(base);
+  } else {
+    const largest = files.reduce((a, f) => (f.rows > a.rows ? f : a));
+    const deltas = files.filter((f) => f !== largest);
+    const b = rows([largest]);
     const d = rows(deltas);
     current = `SELECT * FROM ${b} AS b ANTI JOIN ${d} AS d USING (_key)
       UNION ALL BY NAME
       SELECT * FROM (SELECT b.* FROM ${b} AS b SEMI JOIN ${d} AS d USING (_key) UNION ALL BY NAME SELECT * FROM ${d})
       ${newest}`;
-  } else {
-    current = `SELECT * FROM ${rows(files)} ${newest}`;
   }
   return `SELECT ${select} FROM (${current}) WHERE _op <> 'd'`;
 }
@@ -122,9 +121,12 @@ function silverFromFiles(
 function silverFromBronze(bronze: string, columns: Columns): string {
   const own = columns.map(([n, t]) => `${extract('after', n, t)} AS ${ident(n)}`);
   const select = [...own.map((_, i) => ident(columns[i]![0])), '_lsn', 'commit_ts AS _commit_ts'];
+  // After the last truncate in log order (LSN, then offset), as silver's files are read.
+  const lsn = `(SELECT max(_lsn) FROM ${bronze} WHERE op = 't')`;
+  const off = `(SELECT max(_offset) FROM ${bronze} WHERE op = 't' AND _lsn = ${lsn})`;
   return `SELECT ${select.join(', ')}, []::VARCHAR[] AS _dq_flags FROM (
     SELECT ${[...own, '_lsn', 'commit_ts', 'op'].join(', ')} FROM ${bronze}
-    WHERE op <> 't' AND _lsn > coalesce((SELECT max(_lsn) FROM ${bronze} WHERE op = 't'), -1)
+    WHERE op <> 't' AND (${lsn} IS NULL OR _lsn > ${lsn} OR (_lsn = ${lsn} AND _offset > ${off}))
     QUALIFY row_number() OVER (PARTITION BY coalesce("key", 'row:' || _partition || ':' || _offset)
                                ORDER BY _lsn DESC, _offset DESC) = 1
   ) WHERE op <> 'd'`;

@@ -14,7 +14,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync } from 'nod
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Columns, FileEntry } from './lake-catalog.ts';
-import { convert, ident, literal, mayFailConvert, rawType, storedType } from './lake-columns.ts';
+import { convert, decimalOf, ident, literal, mayFailConvert, rawType, storedType } from './lake-columns.ts';
 import type { StagedBatch } from './lake-stage.ts';
 
 const DAY_US = 86_400_000_000;
@@ -30,13 +30,17 @@ export const DQ_CHECKS = {
     'a value the lake type cannot hold, stored as NULL (a timestamptz before year 1, a numeric NaN or Infinity in DECIMAL)',
 } as const;
 
-/** The `_dq_flags` expression; `failed` are conditions of values that did not convert. */
-function dqSql(failed: readonly string[]): string {
-  const unconvertible = failed.length ? `CASE WHEN ${failed.join(' OR ')} THEN 'unconvertible' END` : 'NULL';
+/**
+ * The `_dq_flags` expression; `failed` are conditions of values that did not convert, `nonFinite`
+ * of a NaN or infinity in a numeric or float column.
+ */
+function dqSql(failed: readonly string[], nonFinite: readonly string[]): string {
+  const when = (conditions: readonly string[], flag: string) =>
+    conditions.length ? `CASE WHEN ${conditions.join(' OR ')} THEN '${flag}' END` : 'NULL';
   return `list_filter([
   CASE WHEN k IS NULL THEN 'no_key' END,
   CASE WHEN contains(after, '"__debezium_unavailable_value"') THEN 'toast_unavailable' END,
-  CASE WHEN regexp_matches(after, '":"(-?Infinity|NaN)"') THEN 'non_finite' END, ${unconvertible}], x -> x IS NOT NULL)`;
+  ${when(nonFinite, 'non_finite')}, ${when(failed, 'unconvertible')}], x -> x IS NOT NULL)`;
 }
 
 /** The silver columns besides the table's own, in order. */
@@ -75,10 +79,13 @@ export function makeDurable(root: string, paths: readonly string[]): void {
  */
 export function silverSelect(columns: Columns, keyExpr = 'k'): string {
   const failed: string[] = [];
+  const nonFinite: string[] = [];
   const own = columns.map(([name, type]) => {
     const field = `struct_extract(__j, ${literal(name)})`;
     const value = convert(field, type);
     if (mayFailConvert(type)) failed.push(`(${field} IS NOT NULL AND ${value} IS NULL)`);
+    if (type === 'FLOAT' || type === 'DOUBLE') nonFinite.push(`(isnan(${field}) OR isinf(${field}))`);
+    else if (decimalOf(type)) nonFinite.push(`${field} IN ('NaN', 'Infinity', '-Infinity')`);
     return `${value} AS ${ident(name)}`;
   });
   return [
@@ -88,7 +95,7 @@ export function silverSelect(columns: Columns, keyExpr = 'k'): string {
     'op AS _op',
     'make_timestamp(ts_us) AS _commit_ts',
     ...own,
-    `${dqSql(failed)} AS _dq_flags`,
+    `${dqSql(failed, nonFinite)} AS _dq_flags`,
   ].join(', ');
 }
 

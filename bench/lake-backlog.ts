@@ -1,0 +1,123 @@
+/**
+ * The lake sink's memory against its backlog: the same records (orders-like inserts, then a tenth
+ * as many updates, as bench/lake.ts makes them) appended to an embedded log, then a replica's
+ * `ConsumerRunner` running the lake sink with its default options (batches of 10,000, compaction
+ * by file count) started in a fresh process that catches up with the whole backlog. The process
+ * holds only what the sink and its runner hold, so its peak RSS (the kernel's, `maxRSS`) is the
+ * sink's: bounded when it does not grow with the backlog.
+ *
+ *   npx tsx bench/lake-backlog.ts [--backlogs 110000,1100000] [--no-history] [--compact-files N]
+ *
+ * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect.)
+ *
+ * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
+import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
+import { LAKE_OPTIONS, lakeSinkKind } from '../src/sinks/lake/lake-sink.ts';
+import { envelope, writeHistory } from './lake-records.ts';
+import { runSinkReplica } from './sink-worker.ts';
+
+const TOPIC = 'bench.public.orders';
+const { values } = parseArgs({
+  options: {
+    backlogs: { type: 'string', default: '110000,1100000' },
+    'no-history': { type: 'boolean', default: false },
+    child: { type: 'string' },
+    total: { type: 'string' },
+    'compact-files': { type: 'string' },
+  },
+});
+
+/** Appends `total` changes (inserts of a tenth less orders, then updates of them) to the log. */
+async function appendBacklog(dataDir: string, total: number): Promise<void> {
+  const orders = Math.round(total / 1.1);
+  const log = EmbeddedEventLog.open({ dataDir, durable: false });
+  try {
+    for (let from = 0; from < total; from += 10_000) {
+      const records = [];
+      for (let i = from; i < Math.min(total, from + 10_000); i++) {
+        const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+        const value = envelope(i, id, i < orders ? 'c' : 'u');
+        records.push({ topic: TOPIC, key: `{"id":${id}}`, value, headers: {}, timestamp: 1_767_323_045_123 });
+      }
+      await log.append(records);
+    }
+  } finally {
+    await log.close();
+  }
+}
+
+/** In the child: catches up with the backlog of `dataDir`; prints its figures as one JSON line. */
+async function catchUp(dataDir: string, total: number): Promise<void> {
+  const spec = {
+    name: 'lake-backlog',
+    common: { kind: 'lake', batchSize: lakeSinkKind.defaultBatch?.maxRecords ?? 10_000 },
+    options: LAKE_OPTIONS.parse({
+      path: join(dataDir, 'lake'),
+      ...(values['compact-files'] ? { compactFiles: Number(values['compact-files']) } : {}),
+    }),
+    topics: [TOPIC],
+  };
+  let catalog: LakeCatalog | undefined;
+  const done = () => {
+    catalog ??= new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
+    const row = catalog.db
+      .prepare(
+        'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
+      )
+      .get(spec.name) as { n: number };
+    return row.n >= total;
+  };
+  const env = { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' as const };
+  const run = await runSinkReplica(dataDir, TOPIC, [], spec, env, done);
+  const files = catalog!.files(catalog!.currentSnapshot()).length;
+  catalog!.close();
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  console.log(JSON.stringify({ ...run, peakRssMb, files }));
+}
+
+if (values.child) {
+  await catchUp(values.child, Number(values.total));
+} else {
+  const rows = [];
+  for (const backlog of values.backlogs.split(',').map(Number)) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'lake-backlog-'));
+    try {
+      if (!values['no-history']) await writeHistory(dataDir);
+      await appendBacklog(dataDir, backlog);
+      const child = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          new URL(import.meta.url).pathname,
+          '--child',
+          dataDir,
+          '--total',
+          String(backlog),
+          ...(values['compact-files'] ? ['--compact-files', values['compact-files']] : []),
+        ],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      if (child.status !== 0) throw new Error(`the catch-up process failed (exit ${child.status})`);
+      const r = JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+      rows.push({
+        backlog,
+        seconds: +r.seconds.toFixed(2),
+        changesPerSecond: Math.round(backlog / r.seconds),
+        cpuSeconds: +r.cpuSeconds.toFixed(2),
+        peakRssMb: r.peakRssMb,
+        liveFiles: r.files,
+      });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+  console.table(rows);
+}
