@@ -137,7 +137,18 @@ export function registerLake(program: Command): void {
   const models = lake.command('models').description('Gold models (<lake>/models/*.sql).');
   withLakeFlags(models.command('refresh').description('Refresh every gold model now (or the named ones).'))
     .argument('[names...]', 'models to refresh (default all)')
-    .action(async (names: string[], flags: LakeFlags & { json?: boolean }) => {
+    .option(
+      '--timeout <seconds>',
+      "stop a model's refresh after this long (it keeps its previous file)",
+      '300',
+    )
+    .action(async (names: string[], flags: LakeFlags & { json?: boolean; timeout: string }) => {
+      const timeout = Number(flags.timeout);
+      if (!/^\d+(\.\d+)?$/.test(flags.timeout.trim()) || !(timeout > 0)) {
+        throw new ConfigError(`--timeout ${flags.timeout}: not a number of seconds above 0`, {
+          hint: 'e.g. --timeout 60',
+        });
+      }
       const root = resolveLakeDir(flags);
       const catalog = openCatalog(root);
       const { DuckDBInstance, loadModels, refreshModels } = await lakeEngine();
@@ -152,7 +163,7 @@ export function registerLake(program: Command): void {
           });
         }
         const chosen = names.length ? all.filter((m) => names.includes(m.name)) : all;
-        const results = await refreshModels(connection, catalog, root, chosen);
+        const results = await refreshModels(connection, catalog, root, chosen, { timeoutMs: timeout * 1000 });
         await print(
           flags,
           results,

@@ -61,6 +61,17 @@ export function formatRows(columns: string[], rows: unknown[][], format: string)
   return [line(columns), widths.map((w) => '-'.repeat(w)).join('-+-'), ...text.map(line)].join('\n') + '\n';
 }
 
+/** `value` of `flag` as a whole number of at least 1, or a ConfigError naming the flag. */
+function positiveInteger(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`${flag} ${value}: not a whole number of at least 1`, {
+      hint: flag === '--timeout' ? 'give milliseconds, e.g. --timeout 5000' : 'e.g. --max-rows 1000',
+    });
+  }
+  return n;
+}
+
 export function registerSql(program: Command): void {
   program
     .command('sql <query>')
@@ -85,12 +96,14 @@ export function registerSql(program: Command): void {
             hint: 'use table, json or csv',
           });
         }
+        const maxRows = positiveInteger('--max-rows', flags.maxRows);
+        const timeoutMs = positiveInteger('--timeout', flags.timeout);
         // Loaded here: every other command would otherwise load DuckDB at start.
         const { queryLake } = await import('../sinks/lake/lake-query.ts');
         const result = await queryLake(resolveLakeDir(flags), query, {
           ...(flags.asOf ? { asOf: flags.asOf } : {}),
-          maxRows: Number(flags.maxRows),
-          timeoutMs: Number(flags.timeout),
+          maxRows,
+          timeoutMs,
         });
         await writeOut(formatRows(result.columns, result.rows, flags.format));
         if (result.truncated) process.stderr.write(`(only the first ${flags.maxRows} rows: --max-rows)\n`);

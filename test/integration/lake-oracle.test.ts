@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LakeCatalog } from '../../src/sinks/lake/lake-catalog.ts';
@@ -171,7 +171,7 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
       return status?.pids.length ?? 0;
     };
 
-    const instants: { at: string; rows: Record<string, unknown>[]; sql: string }[] = [];
+    const instants: { at: string; lsn: string; rows: Record<string, unknown>[]; sql: string }[] = [];
     let kills = 0;
     for (let r = 0; r < 5; r++) {
       if (r === 3) {
@@ -193,7 +193,11 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
         const sql = noteAdded ? LAKE_ITEMS : LAKE_ITEMS_BEFORE_NOTE;
         const src = noteAdded ? SOURCE_ITEMS : SOURCE_ITEMS.replace(', note', '');
         const rows = await caughtUp(src, sql);
-        instants.push({ at: new Date().toISOString(), rows, sql });
+        // The source is idle here: every change so far starts before its current WAL position,
+        // where the next one will start (`--as-of` includes a change at the LSN given).
+        const lsn = (await db!.query(`select (pg_current_wal_lsn() - '0/0'::pg_lsn - 1)::text as lsn`))
+          .rows[0]!.lsn as string;
+        instants.push({ at: new Date().toISOString(), lsn, rows, sql });
         console.log(`round ${r}: caught up in ${Date.now() - t0} ms`);
       }
     }
@@ -214,8 +218,13 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
 
     // Through the CLI, as a user: silver row for row.
     expect(norm(await cliJson(root, LAKE_ITEMS))).toEqual(final);
-    // Time travel (the library the CLI calls): each recorded instant gives the source's rows then.
-    for (const i of instants) expect(norm(await lakeRows(root, i.sql, i.at))).toEqual(i.rows);
+    // Time travel: each recorded instant gives the source's rows then, by the lake's snapshot at
+    // that time (the library the CLI calls) and by the source's LSN then (the CLI, silver rebuilt
+    // from bronze, across the truncate).
+    for (const i of instants) {
+      expect(norm(await lakeRows(root, i.sql, i.at))).toEqual(i.rows);
+      expect(norm(await cliJson(root, i.sql, ['--as-of', i.lsn]))).toEqual(i.rows);
+    }
     // Bronze: each change exactly once (count and distinct log positions).
     const [bronze] = await lakeRows(root, BRONZE_CHECK);
     expect(Number(bronze!.n)).toBe(changes.items);
@@ -235,10 +244,16 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
     writeFileSync(join(root, 'models', 'qty_by_name.sql'), MODEL_QTY);
     writeFileSync(join(root, 'models', 'top_names.sql'), MODEL_TOP);
     writeFileSync(join(root, 'models', 'broken.sql'), 'SELECT no_such_column FROM silver.items');
-    const refresh = await cli(['lake', 'models', 'refresh', '--lake', root], { env: ENV });
+    writeFileSync(
+      join(root, 'models', 'slow.sql'),
+      'SELECT count(*) AS n FROM range(100000000) a, range(100000) b WHERE a.range + b.range = -1',
+    );
+    const refresh = await cli(['lake', 'models', 'refresh', '--timeout', '2', '--lake', root], { env: ENV });
     expect(refresh.code).toBe(1);
     expect(refresh.stdout).toMatch(/broken: FAILED model broken .*no_such_column/);
+    expect(refresh.stdout).toMatch(/slow: FAILED model slow .*ran longer than 2 s and was stopped/);
     expect(refresh.stdout).toMatch(/qty_by_name: \d+ rows/);
+    rmSync(join(root, 'models', 'slow.sql'));
     const gold = norm(await lakeRows(root, 'select name, qty, value, n from gold.qty_by_name order by name'));
     expect(gold).toEqual(norm((await db!.query(SOURCE_QTY)).rows));
     const top = norm(await lakeRows(root, 'select name, qty from gold.top_names order by name'));
@@ -248,15 +263,13 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
     const write = await cli(['sql', 'create table x as select 1', '--lake', root], { env: ENV });
     expect(write.code).not.toBe(0);
     expect(write.stderr).toMatch(/only SELECT queries run on the lake/);
-    await expect(
-      queryLake(
-        root,
-        'select count(*) from range(100000000) a, range(100000) b where a.range + b.range = -1',
-        {
-          timeoutMs: 300,
-        },
-      ),
-    ).rejects.toThrow(/ran longer than 300 ms/);
+    const slow = 'select count(*) from range(100000000) a, range(100000) b where a.range + b.range = -1';
+    const stopped = await cli(['sql', slow, '--timeout', '300', '--lake', root], { env: ENV });
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.stderr).toMatch(/ran longer than 300 ms/);
+    const badFlag = await cli(['sql', 'select 1', '--timeout', '5s', '--lake', root], { env: ENV });
+    expect(badFlag.code).not.toBe(0);
+    expect(badFlag.stderr).toMatch(/--timeout 5s: not a whole number of at least 1/);
     await expect(queryLake(root, "copy (select 1) to '/tmp/x.csv'")).rejects.toThrow(
       /only SELECT|disabled by configuration/,
     );

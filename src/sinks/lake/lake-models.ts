@@ -4,8 +4,9 @@
  * dependency order (a cycle is an error naming the models).
  *
  * Guarantees: a refresh of one model writes its file (durable), then swaps it for the model's old
- * file in one snapshot. A model that fails (SQL error, not a SELECT) keeps its previous file, its
- * error is stored in the catalog (`lake_models.error`) and returned; the other models refresh.
+ * file in one snapshot. A model that fails (SQL error, not a SELECT, running past its time limit)
+ * keeps its previous file, its error is stored in the catalog (`lake_models.error`) and returned;
+ * the other models refresh.
  */
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,14 +76,19 @@ export function loadModels(dir: string): Model[] {
   return ordered;
 }
 
+/** A model's refresh is stopped after this long unless told otherwise. */
+export const DEFAULT_MODEL_TIMEOUT_MS = 300_000;
+
 /** Refreshes `models` (all by default) one after the other; see the guarantees above. */
 export async function refreshModels(
   connection: DuckDBConnection,
   catalog: LakeCatalog,
   root: string,
   models: readonly Model[],
-  now: () => number = Date.now,
+  options: { timeoutMs?: number; now?: () => number } = {},
 ): Promise<ModelResult[]> {
+  const now = options.now ?? Date.now;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_MODEL_TIMEOUT_MS;
   const results: ModelResult[] = [];
   for (const m of models) {
     await createLakeViews(connection, catalog, root, { snapshot: catalog.currentSnapshot() });
@@ -95,7 +101,19 @@ export async function refreshModels(
       if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(full, '..'), { recursive: true });
-      await connection.run(`COPY (${m.sql}) TO ${literal(full)} (FORMAT parquet)`);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        connection.interrupt();
+      }, timeoutMs);
+      try {
+        await connection.run(`COPY (${m.sql}) TO ${literal(full)} (FORMAT parquet)`);
+      } catch (error) {
+        if (!timedOut) throw error;
+        throw new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`);
+      } finally {
+        clearTimeout(timer);
+      }
       makeDurable(root, [path]);
       const rows = (
         await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM read_parquet(${literal(full)})`)

@@ -24,6 +24,8 @@ export const LAKE_OPTIONS = z
     modelsRefreshChanges: z.number().int().min(1).default(10_000),
     /** ...or this long after the last refresh when there were changes. */
     modelsRefreshSeconds: z.number().min(1).default(60),
+    /** A model's refresh is stopped (an error, its previous file kept) after this long. */
+    modelsTimeoutSeconds: z.number().positive().default(300),
     /** A folder of `.sql` models copied into `<lake>/models` when that folder does not exist. */
     seedModels: z.string().optional(),
   })

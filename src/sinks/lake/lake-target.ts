@@ -225,6 +225,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
         catalog,
         this.root,
         loadModels(join(this.root, 'models')),
+        { timeoutMs: this.options.modelsTimeoutSeconds * 1000 },
       );
       for (const r of results) if (r.error) this.logger.error({ model: r.name }, r.error);
     }
