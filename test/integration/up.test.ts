@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredRecord } from '../../src/core/record.ts';
 import { envelope, readTopic, recordCount, tempDir, waitFor, withLog } from '../support/capture-harness.ts';
-import { type CliProcess, type CliResult, startCli } from '../support/cli.ts';
+import { type CliProcess, type CliResult, cli, startCli } from '../support/cli.ts';
 import { createDatabase, type TestDatabase } from '../support/databases.ts';
 
 const TOPICS = ['tributary.public.orders', 'tributary.public.order_items', 'tributary.public.products'];
@@ -111,6 +111,28 @@ describe('tributary up with the embedded PostgreSQL', () => {
       180_000,
     );
     expect(processesUsing(dir.path).length).toBeGreaterThan(0);
+    // The demo's lake, with no setup: silver rows and a gold model, through `tributary sql`.
+    const lake = await waitFor(
+      async () => {
+        const r = await cli(
+          [
+            'sql',
+            'select (select count(*) from silver.orders) as orders, (select count(*) from gold.sales_daily) as days',
+            '--format',
+            'json',
+            '--data-dir',
+            dir.path,
+          ],
+          { env: ENV },
+        );
+        if (r.code !== 0) return undefined;
+        const [row] = JSON.parse(r.stdout) as { orders: number; days: number }[];
+        return Number(row?.orders) > 0 && Number(row?.days) > 0 ? row : undefined;
+      },
+      'silver.orders and gold.sales_daily in the demo lake',
+      180_000,
+    );
+    expect(Number(lake.days)).toBeGreaterThan(0);
 
     // Ctrl-C: SIGINT to the whole process group.
     const exit = await interrupt(up, () => process.kill(-up.child.pid!, 'SIGINT'));

@@ -107,6 +107,9 @@ describe('lake maintenance, automatic', () => {
     // Bronze retention (2 days) took the files of the days five days ago, in a snapshot of its own.
     let { snapshots } = check(root);
     expect(snapshots.map((s) => s.kind)).toContain('retention');
+    // Bronze holds the ten changes of today only; silver still has the rows of those days.
+    expect((await answer(root)).bronze).toEqual([[10]]);
+    expect((await answer(root)).silver).toContainEqual([2, 0]);
 
     // Time travel to each batch's snapshot still answers as it did: compaction and retention
     // removed files from the current state only.

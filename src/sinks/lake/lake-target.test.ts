@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
@@ -127,6 +127,52 @@ describe('lake target', () => {
       ['2', 'nan', ['non_finite']],
       ['3', '-inf', ['toast_unavailable', 'non_finite']],
       ['4', '2.0', ['no_key']],
+    ]);
+  });
+
+  it('refreshes the gold models with the first changes, then after modelsRefreshChanges more', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lake-target-'));
+    mkdirSync(join(root, 'models'));
+    writeFileSync(join(root, 'models', 'n.sql'), 'SELECT count(*)::INTEGER AS n FROM silver.t');
+    const target = new LakeTarget(root, LAKE_OPTIONS.parse({ modelsRefreshChanges: 3 }));
+    const session = await target.open();
+    const gold = async () => (await rows(root, 'select n from gold.n'))[0]?.[0];
+    const seen: unknown[] = [];
+    try {
+      for (const batch of [[1], [2], [3, 4], [5]]) {
+        const records = batch.map((id) => change('c', id, { id }, 100 + id));
+        await session.transaction(
+          'g',
+          [{ topic: 'x.public.t', partition: 0, offset: offset }],
+          async (tx) => {
+            (tx as LakeTx).add(records);
+          },
+        );
+        seen.push(await gold());
+      }
+    } finally {
+      await session.close();
+    }
+    // At once (the sink's first changes), not after 1 more, after 3 more, not after 1 more.
+    expect(seen).toEqual([1, 1, 4, 4]);
+  });
+
+  it('keeps a dropped column readable: the old rows keep their values, new rows have NULL', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lake-target-'));
+    const target = new LakeTarget(root, LAKE_OPTIONS.parse({}));
+    await commit(target, [change('c', 1, { id: 1, a: 'x', b: 10 }, 10)]);
+    await commit(target, [change('c', 2, { id: 2, a: 'y' }, 20), change('u', 1, { id: 1, a: 'z' }, 21)]);
+    await commit(target, [change('c', 3, { id: 3, a: 'w', b: null }, 30)]);
+    expect(await rows(root, 'select id, a, b from silver.t order by id')).toEqual([
+      ['1', 'z', null],
+      ['2', 'y', null],
+      ['3', 'w', null],
+    ]);
+    expect(
+      await rows(root, "select after->>'b' as b, count(*)::INTEGER from bronze.t group by all order by b"),
+    ).toEqual([
+      ['10', 1],
+      [null, 3],
     ]);
   });
 });
