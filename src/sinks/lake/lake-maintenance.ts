@@ -185,8 +185,14 @@ async function merge(connection: DuckDBConnection, root: string, job: MergeJob):
     select = whole ? `SELECT * FROM (${newest}) WHERE _op <> 'd'` : newest;
   }
   mkdirSync(dirname(full), { recursive: true });
-  await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
-  makeDurable(root, [path]);
+  try {
+    await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+    makeDurable(root, [path]);
+  } catch (error) {
+    // A file it read was deleted meanwhile (another process's compaction and expiry), say.
+    rmSync(full, { force: true });
+    throw error;
+  }
   return {
     layer: layer as 'bronze' | 'silver',
     name,
