@@ -114,6 +114,8 @@ describe('tributary up with the embedded PostgreSQL', () => {
     // The demo's lake, with no setup: silver rows and a gold model, through `tributary sql`.
     const lake = await waitFor(
       async () => {
+        // Cheap until the lake has its catalog; then a query a second (each one a process).
+        if (!existsSync(join(dir.path, 'lake', 'catalog.db'))) return undefined;
         const r = await cli(
           [
             'sql',
@@ -125,9 +127,10 @@ describe('tributary up with the embedded PostgreSQL', () => {
           ],
           { env: ENV },
         );
-        if (r.code !== 0) return undefined;
-        const [row] = JSON.parse(r.stdout) as { orders: number; days: number }[];
-        return Number(row?.orders) > 0 && Number(row?.days) > 0 ? row : undefined;
+        const [row] = r.code === 0 ? (JSON.parse(r.stdout) as { orders: number; days: number }[]) : [];
+        if (Number(row?.orders) > 0 && Number(row?.days) > 0) return row;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        return undefined;
       },
       'silver.orders and gold.sales_daily in the demo lake',
       180_000,
