@@ -18,9 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
-import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 import { LAKE_OPTIONS, lakeSinkKind } from '../src/sinks/lake/lake-sink.ts';
-import { envelope, writeHistory } from './lake-records.ts';
+import { envelope, lakeProgress, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const TOPIC = 'bench.public.orders';
@@ -64,20 +63,12 @@ async function catchUp(dataDir: string, total: number): Promise<void> {
     }),
     topics: [TOPIC],
   };
-  let catalog: LakeCatalog | undefined;
-  const done = () => {
-    catalog ??= new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
-    const row = catalog.db
-      .prepare(
-        'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
-      )
-      .get(spec.name) as { n: number };
-    return row.n >= total;
-  };
+  const progress = lakeProgress(dataDir, spec.name, total);
   const env = { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' as const };
-  const run = await runSinkReplica(dataDir, TOPIC, [], spec, env, done);
-  const files = catalog!.files(catalog!.currentSnapshot()).length;
-  catalog!.close();
+  const run = await runSinkReplica(dataDir, TOPIC, [], spec, env, progress.done);
+  const catalog = progress.catalog()!;
+  const files = catalog.files(catalog.currentSnapshot()).length;
+  catalog.close();
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   console.log(JSON.stringify({ ...run, peakRssMb, files }));
 }

@@ -1,9 +1,13 @@
 /**
  * The lake benches' records: an orders-like table's Debezium change events (`envelope`) and the
- * capture's schema history record of that table (`writeHistory`).
+ * capture's schema history record of that table (`writeHistory`), and a replica's progress
+ * through them (`lakeProgress`).
  */
+
+import { join } from 'node:path';
 import type { SchemaHistoryEntry } from '../src/capture/schema-history.ts';
 import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
+import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 
 /**
  * The capture's schema history record of the bench table, appended to an embedded log under
@@ -92,4 +96,24 @@ export function envelope(i: number, id: number, op: 'c' | 'u'): string {
     op,
     ts_ms: 1_767_323_045_200,
   });
+}
+
+/**
+ * Whether the lake sink `group` under `dataDir` has stored an offset of `total` (its catalog,
+ * opened once it exists: the replica's session makes it); `catalog()` is it then (close it).
+ */
+export function lakeProgress(dataDir: string, group: string, total: number) {
+  let catalog: LakeCatalog | undefined;
+  return {
+    done: () => {
+      catalog ??= new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
+      const row = catalog.db
+        .prepare(
+          'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
+        )
+        .get(group) as { n: number };
+      return row.n >= total;
+    },
+    catalog: () => catalog,
+  };
 }

@@ -33,7 +33,7 @@ import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from '../src/sinks/lake/lake-sink.ts';
 import { LakeTarget } from '../src/sinks/lake/lake-target.ts';
-import { envelope, writeHistory } from './lake-records.ts';
+import { envelope, lakeProgress, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const { values } = parseArgs({
@@ -123,18 +123,8 @@ async function throughWorker() {
     }),
     topics: ['bench.public.orders'],
   };
-  let catalog: LakeCatalog | undefined;
+  const progress = lakeProgress(dataDir, spec.name, total);
   try {
-    // The lake's stored offset, in its catalog (made when the replica's session opens).
-    const done = () => {
-      catalog ??= new LakeCatalog(join(dataDir, 'lake', 'catalog.db'));
-      const row = catalog.db
-        .prepare(
-          'select coalesce(max(next_offset), 0) as n from tributary_consumer_offsets where group_name = ?',
-        )
-        .get(spec.name) as { n: number };
-      return row.n >= total;
-    };
     // A batch of records at a time, as the bench's lake path decodes them.
     const chunks = function* () {
       for (let k = 0; k < batches.length; k++) {
@@ -152,11 +142,11 @@ async function throughWorker() {
       chunks(),
       spec,
       { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' },
-      done,
+      progress.done,
     );
     return { seconds: run.seconds, cpuSeconds: +run.cpuSeconds.toFixed(2) };
   } finally {
-    catalog?.close();
+    progress.catalog()?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

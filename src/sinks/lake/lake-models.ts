@@ -15,6 +15,7 @@ import { StatementType } from '@duckdb/node-api';
 import { ConfigError } from '../../core/errors.ts';
 import type { LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
+import { withTimeLimit } from './lake-time-limit.ts';
 import { createLakeViews } from './lake-views.ts';
 import { makeDurable, newFilePath } from './lake-writer.ts';
 
@@ -101,19 +102,12 @@ export async function refreshModels(
       if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(full, '..'), { recursive: true });
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        connection.interrupt();
-      }, timeoutMs);
-      try {
-        await connection.run(`COPY (${m.sql}) TO ${literal(full)} (FORMAT parquet)`);
-      } catch (error) {
-        if (!timedOut) throw error;
-        throw new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`);
-      } finally {
-        clearTimeout(timer);
-      }
+      await withTimeLimit(
+        connection,
+        timeoutMs,
+        () => connection.run(`COPY (${m.sql}) TO ${literal(full)} (FORMAT parquet)`),
+        () => new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`),
+      );
       makeDurable(root, [path]);
       const rows = (
         await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM read_parquet(${literal(full)})`)

@@ -16,6 +16,7 @@ import { TributaryError } from '../../core/errors.ts';
 import { LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
 import { lakeMissing } from './lake-options.ts';
+import { withTimeLimit } from './lake-time-limit.ts';
 import { createLakeViews, type ViewTarget } from './lake-views.ts';
 
 export class LakeQueryError extends TributaryError {
@@ -123,33 +124,29 @@ export async function queryLake(
     }
     const timeoutMs = options.timeoutMs ?? 30_000;
     const maxRows = options.maxRows ?? 10_000;
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      connection.interrupt();
-    }, timeoutMs);
+    const timeout = () =>
+      new LakeQueryError('LAKE_SQL_TIMEOUT', `the query ran longer than ${timeoutMs} ms and was stopped`, {
+        hint: 'narrow it (WHERE, LIMIT) or raise the limit (--timeout)',
+      });
     try {
-      const reader = await prepared.streamAndReadUntil(maxRows + 1);
-      const rows = reader.getRowsJson() as unknown[][];
-      return {
-        columns: reader.columnNames(),
-        rows: rows.slice(0, maxRows),
-        truncated: rows.length > maxRows,
-        snapshot: target.snapshot,
-      };
+      return await withTimeLimit(
+        connection,
+        timeoutMs,
+        async () => {
+          const reader = await prepared.streamAndReadUntil(maxRows + 1);
+          const rows = reader.getRowsJson() as unknown[][];
+          return {
+            columns: reader.columnNames(),
+            rows: rows.slice(0, maxRows),
+            truncated: rows.length > maxRows,
+            snapshot: target.snapshot,
+          };
+        },
+        timeout,
+      );
     } catch (error) {
-      if (timedOut) {
-        throw new LakeQueryError(
-          'LAKE_SQL_TIMEOUT',
-          `the query ran longer than ${timeoutMs} ms and was stopped`,
-          {
-            hint: 'narrow it (WHERE, LIMIT) or raise the limit (--timeout)',
-          },
-        );
-      }
+      if (error instanceof LakeQueryError) throw error;
       throw new LakeQueryError('LAKE_SQL_FAILED', `SQL error: ${(error as Error).message}`, { cause: error });
-    } finally {
-      clearTimeout(timer);
     }
   } finally {
     if (catalog.db.open) catalog.close();
