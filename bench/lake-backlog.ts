@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedEventLog } from '../src/log/embedded/sqlite-event-log.ts';
 import { LAKE_OPTIONS, lakeSinkKind } from '../src/sinks/lake/lake-sink.ts';
-import { envelope, lakeProgress, writeHistory } from './lake-records.ts';
+import { lakeProgress, orderChange, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const TOPIC = 'bench.public.orders';
@@ -41,9 +41,8 @@ async function appendBacklog(dataDir: string, total: number): Promise<void> {
     for (let from = 0; from < total; from += 10_000) {
       const records = [];
       for (let i = from; i < Math.min(total, from + 10_000); i++) {
-        const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
-        const value = envelope(i, id, i < orders ? 'c' : 'u');
-        records.push({ topic: TOPIC, key: `{"id":${id}}`, value, headers: {}, timestamp: 1_767_323_045_123 });
+        const { key, value } = orderChange(i, orders);
+        records.push({ topic: TOPIC, key, value, headers: {}, timestamp: 1_767_323_045_123 });
       }
       await log.append(records);
     }

@@ -117,3 +117,17 @@ export function lakeProgress(dataDir: string, group: string, total: number) {
     catalog: () => catalog,
   };
 }
+
+/**
+ * Change `i` of a run of `orders` inserts followed by updates (of order `i * 7919 mod orders`):
+ * its order's id, key text and envelope.
+ */
+export function orderChange(i: number, orders: number): { id: number; key: string; value: string } {
+  const id = orderId(i, orders);
+  return { id, key: `{"id":${id}}`, value: envelope(i, id, i < orders ? 'c' : 'u') };
+}
+
+/** The id of the order change `i` touches (see `orderChange`). */
+export function orderId(i: number, orders: number): number {
+  return i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+}

@@ -33,7 +33,7 @@ import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from '../src/sinks/lake/lake-sink.ts';
 import { LakeTarget } from '../src/sinks/lake/lake-target.ts';
-import { envelope, lakeProgress, writeHistory } from './lake-records.ts';
+import { lakeProgress, orderChange, orderId, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const { values } = parseArgs({
@@ -70,8 +70,7 @@ function makeBatches(): void {
     const ends: number[] = [];
     let at = 0;
     for (let i = from; i < Math.min(total, from + batch); i++) {
-      const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
-      const bytes = Buffer.from(envelope(i, id, i < orders ? 'c' : 'u'));
+      const bytes = Buffer.from(orderChange(i, orders).value);
       parts.push(bytes);
       at += bytes.length;
       ends.push(at);
@@ -87,7 +86,7 @@ function recordsOf(k: number): (ConsumerRecord<unknown> & { text: string })[] {
   let start = 0;
   return b.ends.map((end, j) => {
     const i = k * batch + j;
-    const id = i < orders ? i + 1 : ((i * 7919) % orders) + 1;
+    const id = orderId(i, orders);
     const text = b.bytes.toString('utf8', start, end);
     start = end;
     const r = consumerRecord({

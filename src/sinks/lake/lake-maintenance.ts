@@ -12,13 +12,13 @@
  * - Orphans (Parquet files the catalog does not name, left by a crash between the write and the
  *   commit) are removed, except those of a live process (the pid starts the file name).
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { type FileEntry, FileNotLiveError, type LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
 import { STAGE_DIR } from './lake-stage.ts';
-import { makeDurable, newFilePath } from './lake-writer.ts';
+import { copyParquet, makeDurable, newFilePath } from './lake-writer.ts';
 
 export interface CompactionResult {
   readonly layer: string;
@@ -29,11 +29,6 @@ export interface CompactionResult {
 
 function read(root: string, files: readonly { path: string }[]): string {
   return `read_parquet([${files.map((f) => literal(join(root, f.path))).join(', ')}], union_by_name = true)`;
-}
-
-async function count(connection: DuckDBConnection, path: string): Promise<number> {
-  const r = await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM read_parquet(${literal(path)})`);
-  return r.getRows()[0]?.[0] as number;
 }
 
 /** A merge's input at most, in Parquet bytes: bounds a compaction's memory and time. */
@@ -75,6 +70,8 @@ export function mergeSets<F extends { readonly bytes: number }>(files: readonly 
 
 /** One merge a compaction makes: its files (one table's layer, a bronze day). */
 interface MergeJob {
+  /** Its table's layer (and day): a group whose files changed meanwhile is left alone. */
+  readonly group: string;
   readonly layer: string;
   readonly name: string;
   readonly day: string;
@@ -111,7 +108,7 @@ export async function compact(
   const skipped = new Set<string>();
   for (const job of jobs) {
     const { layer, name, day, files } = job;
-    if (skipped.has(`${layer}\0${name}\0${day}`)) continue;
+    if (skipped.has(job.group)) continue;
     const merged = await merge(connection, root, job);
     try {
       await serialize(() =>
@@ -128,7 +125,7 @@ export async function compact(
       rmSync(join(root, merged.path), { force: true });
       // Removed meanwhile (the catalog changed nothing): this table is left for the next time.
       if (!(error instanceof FileNotLiveError)) throw error;
-      skipped.add(`${layer}\0${name}\0${day}`);
+      skipped.add(job.group);
       continue;
     }
     results.push({
@@ -163,7 +160,7 @@ function plan(catalog: LakeCatalog, options: { fanout: number } | { all: true })
     }
     const truncate = layer === 'silver' ? catalog.truncatedAt(name, s) : undefined;
     for (const set of sets)
-      jobs.push({ layer, name, day, files: set, whole: set.length === files.length, truncate });
+      jobs.push({ group: key, layer, name, day, files: set, whole: set.length === files.length, truncate });
   }
   return jobs;
 }
@@ -184,9 +181,9 @@ async function merge(connection: DuckDBConnection, root: string, job: MergeJob):
       QUALIFY row_number() OVER (PARTITION BY _key ORDER BY _lsn DESC, _off DESC) = 1`;
     select = whole ? `SELECT * FROM (${newest}) WHERE _op <> 'd'` : newest;
   }
-  mkdirSync(dirname(full), { recursive: true });
+  let rows: number;
   try {
-    await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+    rows = await copyParquet(connection, select, full);
     makeDurable(root, [path]);
   } catch (error) {
     // A file it read was deleted meanwhile (another process's compaction and expiry), say.
@@ -197,7 +194,7 @@ async function merge(connection: DuckDBConnection, root: string, job: MergeJob):
     layer: layer as 'bronze' | 'silver',
     name,
     path,
-    rows: await count(connection, full),
+    rows,
     bytes: statSync(full).size,
     minLsn: Math.min(...files.map((f) => f.minLsn)),
     maxLsn: Math.max(...files.map((f) => f.maxLsn)),

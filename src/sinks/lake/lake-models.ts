@@ -14,10 +14,9 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { StatementType } from '@duckdb/node-api';
 import { ConfigError } from '../../core/errors.ts';
 import type { LakeCatalog } from './lake-catalog.ts';
-import { literal } from './lake-columns.ts';
 import { withTimeLimit } from './lake-time-limit.ts';
 import { createLakeViews } from './lake-views.ts';
-import { makeDurable, newFilePath } from './lake-writer.ts';
+import { copyParquet, makeDurable, newFilePath } from './lake-writer.ts';
 
 export interface Model {
   readonly name: string;
@@ -100,18 +99,13 @@ export async function refreshModels(
       if (extracted.count !== 1) throw new Error('a model is one SELECT statement');
       const prepared = await extracted.prepare(0);
       if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
-      const { mkdirSync } = await import('node:fs');
-      mkdirSync(join(full, '..'), { recursive: true });
-      await withTimeLimit(
+      const rows = await withTimeLimit(
         connection,
         timeoutMs,
-        () => connection.run(`COPY (${m.sql}) TO ${literal(full)} (FORMAT parquet)`),
+        () => copyParquet(connection, m.sql, full),
         () => new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`),
       );
       makeDurable(root, [path]);
-      const rows = (
-        await connection.runAndReadAll(`SELECT count(*)::INTEGER FROM read_parquet(${literal(full)})`)
-      ).getRows()[0]?.[0] as number;
       await catalog.write(async () => {
         const old = catalog.files(catalog.currentSnapshot(), 'gold').filter((f) => f.name === m.name);
         catalog.addSnapshot({

@@ -51,6 +51,17 @@ export function newFilePath(layer: string, name: string, sub?: string): string {
   return join(layer, name, ...(sub ? [sub] : []), `${process.pid}-${randomUUID()}.parquet`);
 }
 
+/** Writes `select`'s rows to the Parquet file `full` (its folder made); returns how many. */
+export async function copyParquet(
+  connection: DuckDBConnection,
+  select: string,
+  full: string,
+): Promise<number> {
+  mkdirSync(dirname(full), { recursive: true });
+  const result = await connection.runAndReadAll(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+  return Number(result.getRows()[0]?.[0]);
+}
+
 /** fsyncs each file and then each directory holding them. */
 export function makeDurable(root: string, paths: readonly string[]): void {
   const dirs = new Set<string>();
@@ -248,9 +259,7 @@ export class LakeWriter {
   }
 
   async #copy(connection: DuckDBConnection, select: string, path: string): Promise<void> {
-    const full = join(this.root, path);
-    mkdirSync(dirname(full), { recursive: true });
-    await connection.run(`COPY (${select}) TO ${literal(full)} (FORMAT parquet)`);
+    await copyParquet(connection, select, join(this.root, path));
   }
 
   #entry(
