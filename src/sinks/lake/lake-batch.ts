@@ -15,6 +15,15 @@
  */
 
 const CHUNK = 1 << 20;
+/**
+ * Chunks of batches staged already, for the next batches to reuse (at most `SPARE_MAX`): a fresh
+ * chunk is new pages the kernel faults in and zeroes as the lines are written. bench/lake.ts at
+ * 1.1 M changes: writing the lines and their stage files took 1.05 s of the main thread with fresh
+ * chunks, 0.41 s with reused ones.
+ */
+const spare: Buffer[] = [];
+const SPARE_MAX = 64;
+const EMPTY = Buffer.alloc(0);
 const CLOSE = 0x7d;
 const NEWLINE = 0x0a;
 
@@ -37,7 +46,9 @@ export class LakeBatch {
   /** Per staged line, the envelope text (to name a record DuckDB could not read). */
   readonly texts: string[] = [];
   readonly #chunks: Buffer[] = [];
-  #chunk = Buffer.allocUnsafe(CHUNK);
+  /** The chunks taken, whole (`#chunks` holds their written parts). */
+  readonly #taken: Buffer[] = [];
+  #chunk: Buffer = EMPTY;
   #at = 0;
   #topic = -1;
   /** The longest line, in bytes at most (DuckDB's `maximum_object_size`). */
@@ -78,18 +89,24 @@ export class LakeBatch {
     if (this.#at - start > this.longest) this.longest = this.#at - start;
   }
 
-  /** Lets the staged bytes go (once DuckDB has them); `bytes` is empty after. */
+  /**
+   * Lets the staged bytes go (once DuckDB has them: their chunks are reused by the next batches);
+   * `bytes` is empty after.
+   */
   dropBytes(): void {
+    for (const chunk of this.#taken)
+      if (chunk.length === CHUNK && spare.length < SPARE_MAX) spare.push(chunk);
+    this.#taken.length = 0;
     this.#chunks.length = 0;
-    this.#chunk = Buffer.alloc(0);
+    this.#chunk = EMPTY;
     this.#at = 0;
   }
 
-  /** The staged bytes, in order. */
+  /** The staged bytes, in order (valid until `dropBytes`). */
   bytes(): readonly Buffer[] {
     if (this.#at > 0) {
       this.#chunks.push(this.#chunk.subarray(0, this.#at));
-      this.#chunk = Buffer.allocUnsafe(CHUNK);
+      this.#chunk = EMPTY;
       this.#at = 0;
     }
     return this.#chunks;
@@ -103,7 +120,8 @@ export class LakeBatch {
 
   #next(most: number): void {
     if (this.#at > 0) this.#chunks.push(this.#chunk.subarray(0, this.#at));
-    this.#chunk = Buffer.allocUnsafe(Math.max(CHUNK, most));
+    this.#chunk = (most <= CHUNK && spare.pop()) || Buffer.allocUnsafeSlow(Math.max(CHUNK, most));
+    this.#taken.push(this.#chunk);
     this.#at = 0;
   }
 }

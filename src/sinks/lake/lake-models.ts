@@ -6,7 +6,8 @@
  * Guarantees: a refresh of one model writes its file (durable), then swaps it for the model's old
  * file in one snapshot. A model that fails (SQL error, not a SELECT, running past its time limit)
  * keeps its previous file, its error is stored in the catalog (`lake_models.error`) and returned;
- * the other models refresh.
+ * the other models refresh. A refresh stopped by its `signal` (the sink closing) stores no error:
+ * the model being run keeps its previous file and state, and the models after it are not run.
  */
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,34 +80,73 @@ export function loadModels(dir: string): Model[] {
 /** A model's refresh is stopped after this long unless told otherwise. */
 export const DEFAULT_MODEL_TIMEOUT_MS = 300_000;
 
-/** Refreshes `models` (all by default) one after the other; see the guarantees above. */
+/**
+ * Refreshes `models` one after the other; see the guarantees above. `serialize` runs the catalog
+ * reads and writes (the sink's queue, so that models run beside its batches on a connection of
+ * their own and only their commits wait for them); `signal` stops the refresh.
+ */
 export async function refreshModels(
   connection: DuckDBConnection,
   catalog: LakeCatalog,
   root: string,
   models: readonly Model[],
-  options: { timeoutMs?: number; now?: () => number } = {},
+  options: {
+    timeoutMs?: number;
+    now?: () => number;
+    serialize?: <T>(run: () => Promise<T>) => Promise<T>;
+    signal?: AbortSignal;
+  } = {},
 ): Promise<ModelResult[]> {
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? DEFAULT_MODEL_TIMEOUT_MS;
-  const results: ModelResult[] = [];
-  for (const m of models) {
-    await createLakeViews(connection, catalog, root, { snapshot: catalog.currentSnapshot() });
-    const path = newFilePath('gold', m.name);
-    const full = join(root, path);
-    try {
-      const extracted = await connection.extractStatements(m.sql);
-      if (extracted.count !== 1) throw new Error('a model is one SELECT statement');
-      const prepared = await extracted.prepare(0);
-      if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
-      const rows = await withTimeLimit(
-        connection,
-        timeoutMs,
-        () => copyParquet(connection, m.sql, full),
-        () => new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`),
-      );
-      makeDurable(root, [path]);
-      await catalog.write(async () => {
+  const serialize = options.serialize ?? ((run) => run());
+  const { signal } = options;
+  const stop = () => connection.interrupt();
+  signal?.addEventListener('abort', stop);
+  try {
+    const results: ModelResult[] = [];
+    for (const m of models) {
+      if (signal?.aborted) break;
+      const result = await refreshModel(connection, catalog, root, m, { now, timeoutMs, serialize, signal });
+      if (result) results.push(result);
+    }
+    return results;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+  }
+}
+
+/** Refreshes one model; undefined when `signal` stopped it. */
+async function refreshModel(
+  connection: DuckDBConnection,
+  catalog: LakeCatalog,
+  root: string,
+  m: Model,
+  options: {
+    now: () => number;
+    timeoutMs: number;
+    serialize: <T>(run: () => Promise<T>) => Promise<T>;
+    signal: AbortSignal | undefined;
+  },
+): Promise<ModelResult | undefined> {
+  const { now, timeoutMs, serialize, signal } = options;
+  await serialize(() => createLakeViews(connection, catalog, root, { snapshot: catalog.currentSnapshot() }));
+  const path = newFilePath('gold', m.name);
+  const full = join(root, path);
+  try {
+    const extracted = await connection.extractStatements(m.sql);
+    if (extracted.count !== 1) throw new Error('a model is one SELECT statement');
+    const prepared = await extracted.prepare(0);
+    if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
+    const rows = await withTimeLimit(
+      connection,
+      timeoutMs,
+      () => copyParquet(connection, m.sql, full),
+      () => new Error(`ran longer than ${timeoutMs / 1000} s and was stopped (modelsTimeoutSeconds)`),
+    );
+    makeDurable(root, [path]);
+    await serialize(() =>
+      catalog.write(async () => {
         const old = catalog.files(catalog.currentSnapshot(), 'gold').filter((f) => f.name === m.name);
         catalog.addSnapshot({
           kind: 'gold',
@@ -131,18 +171,20 @@ export async function refreshModels(
             'insert into lake_models (name, refreshed_at, error) values (?, ?, null) on conflict do update set refreshed_at = excluded.refreshed_at, error = null',
           )
           .run(m.name, now());
-      });
-      results.push({ name: m.name, rows });
-    } catch (error) {
-      rmSync(full, { force: true });
-      const message = `model ${m.name} (${m.file}): ${(error as Error).message}`;
+      }),
+    );
+    return { name: m.name, rows };
+  } catch (error) {
+    rmSync(full, { force: true });
+    if (signal?.aborted) return undefined;
+    const message = `model ${m.name} (${m.file}): ${(error as Error).message}`;
+    await serialize(async () =>
       catalog.db
         .prepare(
           'insert into lake_models (name, error, error_at) values (?, ?, ?) on conflict do update set error = excluded.error, error_at = excluded.error_at',
         )
-        .run(m.name, message, now());
-      results.push({ name: m.name, error: message });
-    }
+        .run(m.name, message, now()),
+    );
+    return { name: m.name, error: message };
   }
-  return results;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
@@ -148,6 +148,8 @@ describe('lake target', () => {
             (tx as LakeTx).add(records);
           },
         );
+        // Models refresh beside the batches.
+        await target.idle();
         seen.push(await gold());
       }
     } finally {
@@ -155,6 +157,50 @@ describe('lake target', () => {
     }
     // At once (the sink's first changes), not after 1 more, after 3 more, not after 1 more.
     expect(seen).toEqual([1, 1, 4, 4]);
+  });
+
+  it('refreshes models beside the batches: a slow model holds up no batch, and close stops it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lake-target-'));
+    mkdirSync(join(root, 'models'));
+    // Runs for many minutes unless stopped.
+    writeFileSync(
+      join(root, 'models', 'slow.sql'),
+      'SELECT sum(hash(i)) AS h FROM range(1000000000000) t(i)',
+    );
+    const target = new LakeTarget(
+      root,
+      LAKE_OPTIONS.parse({ modelsRefreshChanges: 1, modelsTimeoutSeconds: 3600 }),
+    );
+    const session = await target.open();
+    const models = () => {
+      const catalog = new LakeCatalog(join(root, 'catalog.db'));
+      try {
+        return catalog.db.prepare('select name, refreshed_at, error from lake_models').all();
+      } finally {
+        catalog.close();
+      }
+    };
+    try {
+      for (const id of [1, 2, 3]) {
+        await session.transaction('g', [{ topic: 'x.public.t', partition: 0, offset }], async (tx) => {
+          (tx as LakeTx).add([change('c', id, { id }, 200 + id)]);
+        });
+      }
+      // Every batch committed while the model (due after the first) still runs.
+      expect(await rows(root, 'select id from silver.t where id in (1, 2, 3) order by id')).toEqual([
+        ['1'],
+        ['2'],
+        ['3'],
+      ]);
+      expect(models()).toEqual([]);
+    } finally {
+      await session.close();
+    }
+    // Stopped by close: no error stored, no gold file.
+    expect(models()).toEqual([]);
+    const gold = join(root, 'gold');
+    const files = existsSync(gold) ? readdirSync(gold, { recursive: true }).map(String) : [];
+    expect(files.filter((f) => f.endsWith('.parquet'))).toEqual([]);
   });
 
   it('keeps a dropped column readable: the old rows keep their values, new rows have NULL', async () => {

@@ -7,11 +7,13 @@
  * files are written and fsynced (`LakeWriter`), then the snapshot, its files, new column
  * versions, truncates and the offsets commit in that one SQLite transaction.
  *
- * After a commit, on the same queue (never inside a batch): gold models refresh after
- * `modelsRefreshChanges` changes or `modelsRefreshSeconds`; snapshots past their retention expire
- * (once a minute). Compaction (size-tiered, `compactFiles` files of a size class) runs beside the
- * batches on a connection of its own, its catalog reads and commits on the queue. Their failures
- * are logged and retried later; they never fail a batch.
+ * Beside the batches, each on a DuckDB connection of its own, with only their catalog reads and
+ * commits on the batches' queue (never inside a batch):
+ * - gold models refresh after `modelsRefreshChanges` changes or `modelsRefreshSeconds`, then
+ *   snapshots past their retention expire (once a minute): a slow model holds up no batch;
+ * - compaction (size-tiered, `compactFiles` files of a size class).
+ * Their failures are logged and retried later; they never fail a batch. `close` stops a model
+ * running (it keeps its previous file) and waits for both.
  */
 
 import { join } from 'node:path';
@@ -44,6 +46,8 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
   readonly kind = 'lake';
   readonly description: string;
   logger: Logger = pino({ level: 'silent' });
+  /** Maintenance and compaction running beside the batches. */
+  readonly #running = new Set<Promise<void>>();
 
   constructor(
     readonly root: string,
@@ -73,6 +77,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
     const other = await instance.connect();
     const early = await instance.connect();
     const compactor = await instance.connect();
+    const modeler = await instance.connect();
     const orphans = removeOrphans(catalog, this.root);
     if (orphans.length)
       this.logger.info({ orphans: orphans.length }, 'removed files no snapshot named (crash leftovers)');
@@ -96,35 +101,43 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
       queue = result.catch(() => {});
       return result;
     };
+    const stopping = new AbortController();
     // One compaction at a time, beside the batches; it goes on while it finds merges to make.
     let compacting: Promise<void> | undefined;
-    let closing = false;
     const compactLater = () => {
-      compacting ??= (async () => {
+      compacting ??= this.#beside(async () => {
         try {
           const options = { fanout: this.options.compactFiles, serialize: enqueue };
-          while (!closing && (await compact(compactor, catalog, this.root, options)).length > 0);
+          while (
+            !stopping.signal.aborted &&
+            (await compact(compactor, catalog, this.root, options)).length > 0
+          );
         } catch (error) {
           this.logger.error({ err: error }, 'lake compaction failed; it runs again after the next batch');
         } finally {
           compacting = undefined;
         }
-      })();
-    };
-    const maintain = async () => {
-      try {
-        await this.#maintain(connection, catalog, state);
-      } catch (error) {
-        this.logger.error({ err: error }, 'lake maintenance failed; it runs again after the next batch');
-      }
+      });
     };
     // Models are due after `modelsRefreshChanges` changes, or `modelsRefreshSeconds` after the last
-    // refresh when there were changes; expiry and retention once a minute, idle or not.
+    // refresh when there were changes; expiry and retention once a minute, idle or not. One
+    // maintenance at a time, beside the batches.
+    let maintaining: Promise<void> | undefined;
     const due = () => this.#modelsDue(state) || Date.now() - state.lastExpiry >= EXPIRY_EVERY_MS;
+    const maintainLater = () => {
+      if (stopping.signal.aborted || !due()) return;
+      maintaining ??= this.#beside(async () => {
+        try {
+          await this.#maintain(modeler, catalog, state, enqueue, stopping.signal);
+        } catch (error) {
+          this.logger.error({ err: error }, 'lake maintenance failed; it runs again after the next batch');
+        } finally {
+          maintaining = undefined;
+        }
+      });
+    };
     const timer = setInterval(
-      () => {
-        if (due()) void enqueue(maintain);
-      },
+      maintainLater,
       Math.min(this.options.modelsRefreshSeconds * 1000, EXPIRY_EVERY_MS),
     );
     timer.unref();
@@ -185,12 +198,13 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
             }
             state.changes += changes;
           });
-          if (due()) await maintain();
+          maintainLater();
           compactLater();
         }),
       close: async () => {
         clearInterval(timer);
-        closing = true;
+        stopping.abort();
+        await maintaining;
         await compacting;
         await queue;
         await stage.settle();
@@ -199,6 +213,7 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
         other.closeSync();
         early.closeSync();
         compactor.closeSync();
+        modeler.closeSync();
         instance.closeSync();
         catalog.close();
       },
@@ -212,10 +227,29 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
     );
   }
 
+  /** Runs `work` beside the batches; `idle` waits for it. */
+  #beside(work: () => Promise<void>): Promise<void> {
+    const running = work();
+    this.#running.add(running);
+    void running.finally(() => this.#running.delete(running));
+    return running;
+  }
+
+  /**
+   * Waits until no maintenance or compaction runs beside the batches (started by the batches
+   * committed so far; for tests and benches that read what they made).
+   */
+  async idle(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+  }
+
+  /** Models, then expiry and retention (after the models: never beside a model reading files). */
   async #maintain(
     connection: DuckDBConnection,
     catalog: LakeCatalog,
     state: { changes: number; lastRefresh: number; lastExpiry: number },
+    serialize: <T>(run: () => Promise<T>) => Promise<T>,
+    signal: AbortSignal,
   ): Promise<void> {
     if (this.#modelsDue(state)) {
       state.changes = 0;
@@ -225,16 +259,18 @@ export class LakeTarget implements TransactionalTarget<LakeTx> {
         catalog,
         this.root,
         loadModels(join(this.root, 'models')),
-        { timeoutMs: this.options.modelsTimeoutSeconds * 1000 },
+        { timeoutMs: this.options.modelsTimeoutSeconds * 1000, serialize, signal },
       );
       for (const r of results) if (r.error) this.logger.error({ model: r.name }, r.error);
     }
-    if (Date.now() - state.lastExpiry >= EXPIRY_EVERY_MS) {
+    if (!signal.aborted && Date.now() - state.lastExpiry >= EXPIRY_EVERY_MS) {
       state.lastExpiry = Date.now();
-      if (this.options.bronzeRetentionDays !== undefined) {
-        await applyBronzeRetention(catalog, this.options.bronzeRetentionDays);
-      }
-      await expire(catalog, this.root, this.options.snapshotRetentionHours * 3_600_000);
+      await serialize(async () => {
+        if (this.options.bronzeRetentionDays !== undefined) {
+          await applyBronzeRetention(catalog, this.options.bronzeRetentionDays);
+        }
+        await expire(catalog, this.root, this.options.snapshotRetentionHours * 3_600_000);
+      });
     }
   }
 }
