@@ -7,8 +7,10 @@
  * sink's: bounded when it does not grow with the backlog.
  *
  *   npx tsx bench/lake-backlog.ts [--backlogs 110000,1100000] [--no-history] [--compact-files N]
+ *     [--batch N]
  *
- * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect.)
+ * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect. `--batch`:
+ * the sink's `batchSize`, 10,000 by default.)
  *
  * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files.
  */
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     child: { type: 'string' },
     total: { type: 'string' },
     'compact-files': { type: 'string' },
+    batch: { type: 'string' },
   },
 });
 
@@ -55,7 +58,10 @@ async function appendBacklog(dataDir: string, total: number): Promise<void> {
 async function catchUp(dataDir: string, total: number): Promise<void> {
   const spec = {
     name: 'lake-backlog',
-    common: { kind: 'lake', batchSize: lakeSinkKind.defaultBatch?.maxRecords ?? 10_000 },
+    common: {
+      kind: 'lake',
+      batchSize: values.batch ? Number(values.batch) : (lakeSinkKind.defaultBatch?.maxRecords ?? 10_000),
+    },
     options: LAKE_OPTIONS.parse({
       path: join(dataDir, 'lake'),
       ...(values['compact-files'] ? { compactFiles: Number(values['compact-files']) } : {}),
@@ -92,6 +98,7 @@ if (values.child) {
           '--total',
           String(backlog),
           ...(values['compact-files'] ? ['--compact-files', values['compact-files']] : []),
+          ...(values.batch ? ['--batch', values.batch] : []),
         ],
         { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
       );
