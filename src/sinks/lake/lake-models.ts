@@ -138,6 +138,8 @@ async function refreshModel(
     if (extracted.count !== 1) throw new Error('a model is one SELECT statement');
     const prepared = await extracted.prepare(0);
     if (prepared.statementType !== StatementType.SELECT) throw new Error('a model is a SELECT statement');
+    // Stopped meanwhile: the interruption came before the query it would have stopped.
+    if (signal?.aborted) return undefined;
     const rows = await withTimeLimit(
       connection,
       timeoutMs,
