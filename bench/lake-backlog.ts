@@ -12,7 +12,8 @@
  * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect. `--batch`:
  * the sink's `batchSize`, 10,000 by default.)
  *
- * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files.
+ * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files
+ * and the live bronze and silver files' size.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -72,10 +73,14 @@ async function catchUp(dataDir: string, total: number): Promise<void> {
   const env = { name: spec.name, dataDir, topicPrefix: 'bench', format: 'debezium' as const };
   const run = await runSinkReplica(dataDir, TOPIC, [], spec, env, progress.done);
   const catalog = progress.catalog()!;
-  const files = catalog.files(catalog.currentSnapshot()).length;
+  const live = catalog.files(catalog.currentSnapshot());
   catalog.close();
+  const mb = (layer: string) =>
+    Math.round(live.filter((f) => f.layer === layer).reduce((n, f) => n + f.bytes, 0) / 1e5) / 10;
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-  console.log(JSON.stringify({ ...run, peakRssMb, files }));
+  console.log(
+    JSON.stringify({ ...run, peakRssMb, files: live.length, bronzeMb: mb('bronze'), silverMb: mb('silver') }),
+  );
 }
 
 if (values.child) {
@@ -111,6 +116,8 @@ if (values.child) {
         cpuSeconds: +r.cpuSeconds.toFixed(2),
         peakRssMb: r.peakRssMb,
         liveFiles: r.files,
+        bronzeMb: r.bronzeMb,
+        silverMb: r.silverMb,
       });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { type FileEntry, FileNotLiveError, type LakeCatalog } from './lake-catalog.ts';
 import { literal } from './lake-columns.ts';
 import { STAGE_DIR } from './lake-stage.ts';
-import { copyParquet, makeDurable, newFilePath } from './lake-writer.ts';
+import { BRONZE_PARQUET, copyParquet, makeDurable, newFilePath } from './lake-writer.ts';
 
 export interface CompactionResult {
   readonly layer: string;
@@ -183,7 +183,7 @@ async function merge(connection: DuckDBConnection, root: string, job: MergeJob):
   }
   let rows: number;
   try {
-    rows = await copyParquet(connection, select, full);
+    rows = await copyParquet(connection, select, full, layer === 'bronze' ? BRONZE_PARQUET : undefined);
     makeDurable(root, [path]);
   } catch (error) {
     // A file it read was deleted meanwhile (another process's compaction and expiry), say.

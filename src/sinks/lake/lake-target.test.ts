@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
 import { describe, expect, it } from 'vitest';
 import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
 import { LakeCatalog } from './lake-catalog.ts';
@@ -71,6 +72,7 @@ describe('lake target', () => {
     // BIGINT comes back as exact text in JSON.
     const catalog = new LakeCatalog(join(root, 'catalog.db'));
     const silver = catalog.files(catalog.currentSnapshot(), 'silver');
+    const bronze = catalog.files(catalog.currentSnapshot(), 'bronze');
     catalog.close();
     // Open format: hyparquet reads the first silver file (the old schema) on its own.
     const first = await parquetReadObjects({ file: await asyncBufferFromFile(join(root, silver[0]!.path)) });
@@ -79,6 +81,19 @@ describe('lake target', () => {
     ).toEqual([
       [1n, 2n, '1.50', 'c'],
       [2n, 3n, '2.50', 'c'],
+    ]);
+    // And a bronze file (ZSTD, as bronze is written) with hyparquet's codecs.
+    const file = await asyncBufferFromFile(join(root, bronze[0]!.path));
+    const codecs = (await parquetMetadataAsync(file)).row_groups[0]!.columns.map((c) => c.meta_data?.codec);
+    expect(new Set(codecs)).toEqual(new Set(['ZSTD']));
+    const changes = await parquetReadObjects({ file, compressors });
+    expect(
+      changes
+        .map((r) => [r.op, r.key, JSON.parse(r.after as string).price])
+        .sort((a, b) => (a[1] < b[1] ? -1 : 1)),
+    ).toEqual([
+      ['c', '{"id":1}', '1.50'],
+      ['c', '{"id":2}', '2.50'],
     ]);
   });
 
