@@ -19,6 +19,7 @@ import { natsLogRef } from '../log/open-event-log.ts';
 import { discardFromNats, replayFromNats, showFromNats } from './dlq-nats.ts';
 import { parseRate, replay, replayModule } from './dlq-replay.ts';
 import { printLetter } from './dlq-show.ts';
+import { wholeNumber } from './flag-numbers.ts';
 import { LOG_FLAG } from './log-commands.ts';
 import { output } from './stdout-writer.ts';
 
@@ -111,13 +112,6 @@ function checkConsumer(store: ConsumerStore, name: string, flags: StoreFlags): v
   }
   for (const c of scanConsumers(config.consumers.dir).found) known.add(c.name);
   if (!known.has(name)) throw new ConsumerNotFoundError(name, [...known].sort());
-}
-
-function wholeNumber(flag: string, text: string, min: number): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(`${flag} must be a whole number of at least ${min}, not ${JSON.stringify(text)}`);
-  return n;
 }
 
 function age(ms: number): string {

@@ -4,6 +4,7 @@ import { ConfigError, LogError } from '../core/errors.ts';
 import type { StoredRecord } from '../core/record.ts';
 import { type OpenedEventLog, openEventLog } from '../log/open-event-log.ts';
 import { untilSignal } from './cli-output.ts';
+import { wholeNumber } from './flag-numbers.ts';
 import { firstOffset, parseReadStart } from './read-start.ts';
 import { output } from './stdout-writer.ts';
 
@@ -98,7 +99,7 @@ export function registerRead(program: Command): void {
       ) => {
         const from = parseReadStart(flags.from);
         const limit =
-          flags.limit === undefined ? Number.POSITIVE_INFINITY : parseNonNegative(flags.limit, '--limit');
+          flags.limit === undefined ? Number.POSITIVE_INFINITY : wholeNumber('--limit', flags.limit, 0);
         const log = await openLogForReading(flags);
         const stop = flags.follow ? untilSignal() : undefined;
         let stopped = false;
@@ -113,7 +114,7 @@ export function registerRead(program: Command): void {
             });
           }
           const only =
-            flags.partition === undefined ? undefined : parseNonNegative(flags.partition, '--partition');
+            flags.partition === undefined ? undefined : wholeNumber('--partition', flags.partition, 0);
           const next = new Map<number, number>();
           // The partitions there when the read began; --from applies to them (see firstOffset).
           const present = new Set((info?.partitions ?? []).map((p) => p.partition));
@@ -160,11 +161,4 @@ export function registerRead(program: Command): void {
         }
       },
     );
-}
-
-function parseNonNegative(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0)
-    throw new ConfigError(`${flag} must be a whole number ≥ 0, not ${JSON.stringify(text)}`);
-  return n;
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config/config-loader.ts';
 import { ConfigError } from '../core/errors.ts';
 import { lakePath } from '../sinks/lake/lake-options.ts';
+import { wholeNumber } from './flag-numbers.ts';
 
 export interface LakeFlags {
   lake?: string;
@@ -61,17 +62,6 @@ export function formatRows(columns: string[], rows: unknown[][], format: string)
   return [line(columns), widths.map((w) => '-'.repeat(w)).join('-+-'), ...text.map(line)].join('\n') + '\n';
 }
 
-/** `value` of `flag` as a whole number of at least 1, or a ConfigError naming the flag. */
-function positiveInteger(flag: string, value: string): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new ConfigError(`${flag} ${value}: not a whole number of at least 1`, {
-      hint: flag === '--timeout' ? 'give milliseconds, e.g. --timeout 5000' : 'e.g. --max-rows 1000',
-    });
-  }
-  return n;
-}
-
 export function registerSql(program: Command): void {
   program
     .command('sql <query>')
@@ -96,8 +86,13 @@ export function registerSql(program: Command): void {
             hint: 'use table, json or csv',
           });
         }
-        const maxRows = positiveInteger('--max-rows', flags.maxRows);
-        const timeoutMs = positiveInteger('--timeout', flags.timeout);
+        const maxRows = wholeNumber('--max-rows', flags.maxRows, 1);
+        const timeoutMs = wholeNumber(
+          '--timeout',
+          flags.timeout,
+          1,
+          'give milliseconds, e.g. --timeout 5000',
+        );
         // Loaded here: every other command would otherwise load DuckDB at start.
         const { queryLake } = await import('../sinks/lake/lake-query.ts');
         const result = await queryLake(resolveLakeDir(flags), query, {

@@ -269,7 +269,7 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
     expect(stopped.stderr).toMatch(/ran longer than 300 ms/);
     const badFlag = await cli(['sql', 'select 1', '--timeout', '5s', '--lake', root], { env: ENV });
     expect(badFlag.code).not.toBe(0);
-    expect(badFlag.stderr).toMatch(/--timeout 5s: not a whole number of at least 1/);
+    expect(badFlag.stderr).toMatch(/--timeout must be a whole number of at least 1, not "5s"/);
     await expect(queryLake(root, "copy (select 1) to '/tmp/x.csv'")).rejects.toThrow(
       /only SELECT|disabled by configuration/,
     );

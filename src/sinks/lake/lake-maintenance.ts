@@ -51,7 +51,9 @@ export function mergeSets<F extends { readonly bytes: number }>(files: readonly 
   for (const f of files) {
     if (f.bytes >= MAX_MERGE_BYTES / 2) continue;
     const c = Math.floor(Math.log(Math.max(f.bytes, CLASS_UNIT) / CLASS_UNIT) / Math.log(fanout));
-    classes.set(c, [...(classes.get(c) ?? []), f]);
+    const of = classes.get(c);
+    if (of) of.push(f);
+    else classes.set(c, [f]);
   }
   const sets: F[][] = [];
   for (const of of classes.values()) {
