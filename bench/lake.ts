@@ -5,8 +5,8 @@
  *     [--via-worker] [--no-history]
  *
  * 1. changes/s into bronze + silver: `--orders` inserts of an orders-like table then
- *    `--updates` × as many updates, as Debezium records (JSON text parsed on access, as the
- *    worker hands them; kept as UTF-8 bytes and decoded a batch at a time), through the lake
+ *    `--updates` × as many updates, as Debezium records (as the worker hands them from the
+ *    embedded log: kept as its row batches, values left as bytes until read), through the lake
  *    sink's `write` and transactional target, one commit (snapshot + offsets) per `--batch`
  *    records (a commit every few seconds or less), each batch offering the next one as the
  *    worker's lane does (read and staged ahead while DuckDB writes; not with `--no-read-ahead`).
@@ -30,12 +30,14 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
 import { consumerRecord, recordValueText } from '../src/consumers/worker/batch-handler.ts';
+import type { Record } from '../src/core/record.ts';
+import { encodeRecords, recordsCodec } from '../src/log/embedded/record-batch.ts';
 import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';
 import { compact } from '../src/sinks/lake/lake-maintenance.ts';
 import { queryLake } from '../src/sinks/lake/lake-query.ts';
 import { LAKE_OPTIONS, lakeWrite } from '../src/sinks/lake/lake-sink.ts';
 import { LakeTarget } from '../src/sinks/lake/lake-target.ts';
-import { lakeProgress, orderChange, orderId, writeHistory } from './lake-records.ts';
+import { lakeProgress, orderChange, writeHistory } from './lake-records.ts';
 import { runSinkReplica } from './sink-worker.ts';
 
 const { values } = parseArgs({
@@ -49,6 +51,8 @@ const { values } = parseArgs({
   },
 });
 const orders = Number(values.orders);
+const TOPIC = 'bench.public.orders';
+const TIMESTAMP = 1_767_323_045_123;
 const batch = Number(values.batch);
 const updates = Math.round(orders * Number(values.updates));
 
@@ -58,26 +62,28 @@ const sampler = setInterval(() => {
 }, 50);
 
 /**
- * The records, kept as UTF-8 bytes per batch (off the JavaScript heap, as the log keeps them),
- * and made into records as the worker hands them (value parsed from its text on access; the text
- * readable, decoded into a flat string as the log reader decodes it) when a batch is read: so the
- * bench process holds a few batches of records, not all of them (a heap of every record made its
- * garbage collection, not the lake, the cost measured).
+ * The records, kept per batch as the embedded log keeps appended records (a `records` row batch:
+ * UTF-8 bytes, off the JavaScript heap), and made into records as the worker hands them when a
+ * batch is read: opened by the log's codec (keys decoded, values left as bytes until read,
+ * core/blob-record.ts), wrapped for the handler (values parsed on access). So the bench process
+ * holds a few batches of records, not all of them (a heap of every record made its garbage
+ * collection, not the lake, the cost measured).
  */
-const batches: { bytes: Buffer; ends: number[] }[] = [];
+const batches: { header: string; data: Buffer }[] = [];
 
 function makeBatches(): void {
   for (let from = 0; from < total; from += batch) {
-    const parts: Buffer[] = [];
-    const ends: number[] = [];
-    let at = 0;
+    const records: Record[] = [];
     for (let i = from; i < Math.min(total, from + batch); i++) {
-      const bytes = Buffer.from(orderChange(i, orders).value);
-      parts.push(bytes);
-      at += bytes.length;
-      ends.push(at);
+      const change = orderChange(i, orders);
+      records.push({ topic: TOPIC, key: change.key, value: change.value, headers: {}, timestamp: TIMESTAMP });
     }
-    batches.push({ bytes: Buffer.concat(parts), ends });
+    const encoded = encodeRecords(
+      records,
+      records.map(() => null),
+      records.map((_, j) => j),
+    );
+    batches.push({ header: encoded.header, data: Buffer.from(encoded.data) });
   }
 }
 
@@ -85,22 +91,10 @@ function makeBatches(): void {
 function recordsOf(k: number): ConsumerRecord<unknown>[] {
   const b = batches[k];
   if (!b) return [];
-  let start = 0;
-  return b.ends.map((end, j) => {
-    const i = k * batch + j;
-    const id = orderId(i, orders);
-    const text = b.bytes.toString('utf8', start, end);
-    start = end;
-    return consumerRecord({
-      topic: 'bench.public.orders',
-      partition: 0,
-      offset: i,
-      key: `{"id":${id}}`,
-      value: text,
-      headers: {},
-      timestamp: 1_767_323_045_123,
-    });
-  });
+  const opened = recordsCodec.open(b.header, b.data);
+  const out: ConsumerRecord<unknown>[] = [];
+  for (let j = 0; j < opened.count; j++) out.push(consumerRecord(opened.stored!(j, TOPIC, 0, k * batch + j)));
+  return out;
 }
 
 /**
@@ -200,14 +194,9 @@ try {
   // Baseline: DuckDB parses the same JSON text and writes one Parquet file.
   const ndjson = join(root, 'records.ndjson');
   writeFileSync(ndjson, '');
-  for (const b of batches) {
-    let start = 0;
-    const lines = b.ends.map((end) => {
-      const line = b.bytes.subarray(start, end);
-      start = end;
-      return Buffer.concat([line, Buffer.from('\n')]);
-    });
-    appendFileSync(ndjson, Buffer.concat(lines));
+  for (let k = 0; k < batches.length; k++) {
+    const text = recordsOf(k).map((r) => `${recordValueText(r)}\n`);
+    appendFileSync(ndjson, text.join(''));
   }
   const viaWorker = values['via-worker'] ? await throughWorker() : undefined;
   batches.length = 0;

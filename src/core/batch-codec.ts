@@ -5,6 +5,8 @@
  * rendering the same records forever.
  */
 
+import type { StoredRecord } from './record.ts';
+
 /** One record of a batch, as the codec renders it. */
 export interface RenderedRecord {
   readonly key: string | null;
@@ -17,6 +19,11 @@ export interface RenderedRecord {
 export interface OpenedBatch {
   readonly count: number;
   record(index: number): RenderedRecord;
+  /**
+   * Record `index` as stored at `offset` of `topic` `partition`, where the codec can give it
+   * cheaper than `record` (its value read lazily, see core/blob-record.ts); optional.
+   */
+  stored?(index: number, topic: string, partition: number, offset: number): StoredRecord;
 }
 
 export interface BatchCodec {

@@ -5,6 +5,7 @@
  * covered, and a dead-lettered record's offset is passed in a transaction of its own.
  */
 import type { Logger } from 'pino';
+import { BlobRecord, type ValueBytes } from '../../core/blob-record.ts';
 import { stopsConsumer } from '../../core/errors.ts';
 import type { PartitionOffset, StoredRecord } from '../../core/record.ts';
 import type { ReplicaCounters } from '../consumer-protocol.ts';
@@ -216,6 +217,15 @@ export function recordValueText(record: ConsumerRecord<unknown>): string | null 
   return record instanceof LazyRecord ? LazyRecord.textOf(record) : undefined;
 }
 
+/**
+ * Sets `into` to where a record's value text is as UTF-8 bytes, when it was read from a blob of
+ * the embedded log and still is (core/blob-record.ts; true): a reader that copies the text on
+ * (the lake) never decodes it. False for any other record: read `recordValueText`.
+ */
+export function recordValueBytes(record: ConsumerRecord<unknown>, into: ValueBytes): boolean {
+  return record instanceof LazyRecord && BlobRecord.bytesInto(LazyRecord.storedOf(record), into);
+}
+
 const UNPARSED: unique symbol = Symbol('unparsed');
 
 /**
@@ -231,7 +241,8 @@ class LazyRecord implements ConsumerRecord<unknown> {
   declare readonly value: unknown;
   readonly headers: Readonly<{ [name: string]: string }>;
   readonly timestamp: number;
-  readonly #text: string | null;
+  /** The record as read: its value text, read when needed (a `BlobRecord` decodes it then). */
+  readonly #stored: StoredRecord;
   #value: unknown = UNPARSED;
 
   constructor(record: StoredRecord) {
@@ -242,16 +253,21 @@ class LazyRecord implements ConsumerRecord<unknown> {
     Object.defineProperty(this, 'value', VALUE);
     this.headers = record.headers;
     this.timestamp = record.timestamp;
-    this.#text = record.value;
+    this.#stored = record;
   }
 
   static textOf(record: LazyRecord): string | null {
-    return record.#text;
+    return record.#stored.value;
+  }
+
+  static storedOf(record: LazyRecord): StoredRecord {
+    return record.#stored;
   }
 
   static valueOf(record: LazyRecord): unknown {
     if (record.#value === UNPARSED) {
-      record.#value = record.#text === null ? null : (JSON.parse(record.#text) as unknown);
+      const text = record.#stored.value;
+      record.#value = text === null ? null : (JSON.parse(text) as unknown);
     }
     return record.#value;
   }

@@ -36,17 +36,21 @@ export class OpenedBatches {
   ): number {
     const end = Math.min(last + 1, from + need);
     try {
-      for (let o = from; o < end; o++) {
-        const r = batch.record(o - base);
-        out.push({
-          topic,
-          partition,
-          offset: o,
-          key: r.key,
-          value: r.value,
-          headers: r.headers,
-          timestamp: r.timestamp,
-        });
+      if (batch.stored) {
+        for (let o = from; o < end; o++) out.push(batch.stored(o - base, topic, partition, o));
+      } else {
+        for (let o = from; o < end; o++) {
+          const r = batch.record(o - base);
+          out.push({
+            topic,
+            partition,
+            offset: o,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp,
+          });
+        }
       }
     } catch (cause) {
       throw unreadableBatch(this.#file, topic, partition, base, last, cause);

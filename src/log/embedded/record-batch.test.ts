@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BlobRecord, type ValueBytes } from '../../core/blob-record.ts';
 import type { AppendItem, AppendRecord, StoredRecord } from '../../core/record.ts';
 import { batchCodec } from '../batch-codecs.ts';
 import { EMPTY_HEADERS, encodeRecords, RECORDS_CODEC, recordsCodec } from './record-batch.ts';
@@ -85,6 +86,36 @@ describe('records codec', () => {
     expect(opened.record(1).headers).toBe(EMPTY_HEADERS);
     expect(() => opened.record(5)).toThrow(/outside the batch/);
     expect(() => opened.record(-1)).toThrow(/outside the batch/);
+  });
+
+  it('gives stored records whose values stay bytes until read, and read as the rendered ones', () => {
+    const records = [
+      record('{"id":1}', '{"after":{"name":"Zoë 🚀"}}', { h: '1' }, 1),
+      record('{"id":2}', null),
+      record(null, '{"a":1}'),
+    ];
+    const { header, data } = encode(records);
+    const opened = recordsCodec.open(header, data);
+    const stored = [2, 0, 1].map((i) => opened.stored!(i, 'x.public.t', 3, 40 + i));
+    const bytes: ValueBytes = { blob: undefined, start: 0, end: 0 };
+    // A value is bytes in the blob until read; a tombstone is a plain record.
+    expect(BlobRecord.bytesInto(stored[1]!, bytes)).toBe(true);
+    expect(bytes.blob!.data.toString('utf8', bytes.start, bytes.end)).toBe(records[0]!.value);
+    expect(bytes.blob!.lineFree).toBe(true);
+    expect(BlobRecord.bytesInto(stored[2]!, bytes)).toBe(false);
+    // Read, spread or serialized, a stored record is the rendered one with its place.
+    for (const [n, i] of [2, 0, 1].entries()) {
+      const r = stored[n]!;
+      const expected = { topic: 'x.public.t', partition: 3, offset: 40 + i, ...opened.record(i) };
+      expect({ ...r }).toEqual(expected);
+      expect(JSON.parse(JSON.stringify(r))).toEqual(expected);
+      expect(r.value).toBe(records[i]!.value);
+    }
+    // A blob holding a line feed anywhere in its text says so (its values are not copied as lines).
+    const pretty = encode([record('k', '{"a":\n1}'), record('k', '{"b":2}')]);
+    const second = recordsCodec.open(pretty.header, pretty.data).stored!(1, 't', 0, 1);
+    expect(BlobRecord.bytesInto(second, bytes)).toBe(true);
+    expect(bytes.blob!.lineFree).toBe(false);
   });
 
   it('refuses a truncated, padded or garbled blob and an unknown layout, instead of misreading it', () => {

@@ -17,7 +17,8 @@
  */
 
 import type { BatchCodec, OpenedBatch, RenderedRecord } from '../../core/batch-codec.ts';
-import type { Record } from '../../core/record.ts';
+import { BlobRecord, type RecordBlob } from '../../core/blob-record.ts';
+import type { Record, StoredRecord } from '../../core/record.ts';
 
 export const RECORDS_CODEC = 'records';
 const VERSION = '1';
@@ -106,6 +107,8 @@ class OpenedRecords implements OpenedBatch {
    */
   #next = 0;
   #at: number;
+  /** The blob its `BlobRecord`s share (made by the first). */
+  #blob: Blob | undefined;
 
   constructor(data: Buffer) {
     if (data.length < PREFIX) throw new Error(`records batch of ${data.length} bytes is malformed`);
@@ -140,6 +143,32 @@ class OpenedRecords implements OpenedBatch {
   }
 
   record(index: number): RenderedRecord {
+    const r = this.#read(index);
+    const value = r.valueLength < 0 ? null : this.#data.toString('utf8', r.value, r.value + r.valueLength);
+    return { key: r.key, value, headers: r.headers, timestamp: r.timestamp };
+  }
+
+  /** Record `index` as stored at `offset`, its value left as bytes until read (`BlobRecord`). */
+  stored(index: number, topic: string, partition: number, offset: number): StoredRecord {
+    const r = this.#read(index);
+    if (r.valueLength < 0) {
+      return {
+        topic,
+        partition,
+        offset,
+        key: r.key,
+        value: null,
+        headers: r.headers,
+        timestamp: r.timestamp,
+      };
+    }
+    this.#blob ??= new Blob(this.#data, this.#headers + this.count * 4);
+    const end = r.value + r.valueLength;
+    return new BlobRecord(topic, partition, offset, r.key, r.headers, r.timestamp, this.#blob, r.value, end);
+  }
+
+  /** Record `index`'s key, headers and timestamp, and where its value is. */
+  #read(index: number) {
     if (!(index >= 0 && index < this.count)) {
       throw new Error(`record ${index} is outside the batch (${this.count} records)`);
     }
@@ -158,11 +187,8 @@ class OpenedRecords implements OpenedBatch {
       key = data.toString('utf8', at, at + keyLength);
       at += keyLength;
     }
-    let value: string | null = null;
-    if (valueLength >= 0) {
-      value = data.toString('utf8', at, at + valueLength);
-      at += valueLength;
-    }
+    const value = at;
+    at += Math.max(0, valueLength);
     let headers = EMPTY_HEADERS;
     if (headersLength > 0) {
       headers = JSON.parse(data.toString('utf8', at, at + headersLength)) as { [name: string]: string };
@@ -170,6 +196,24 @@ class OpenedRecords implements OpenedBatch {
     }
     this.#next = index + 1;
     this.#at = at;
-    return { key, value, headers, timestamp: data.readDoubleLE(PREFIX + index * 8) };
+    return { key, value, valueLength, headers, timestamp: data.readDoubleLE(PREFIX + index * 8) };
+  }
+}
+
+/** The batch's text (from `textStart` on: its keys, values and headers), shared by its records. */
+class Blob implements RecordBlob {
+  readonly data: Buffer;
+  readonly #textStart: number;
+  #lineFree: boolean | undefined;
+
+  constructor(data: Buffer, textStart: number) {
+    this.data = data;
+    this.#textStart = textStart;
+  }
+
+  get lineFree(): boolean {
+    this.#lineFree ??=
+      this.data.indexOf(0x0a, this.#textStart) < 0 && this.data.indexOf(0x0d, this.#textStart) < 0;
+    return this.#lineFree;
   }
 }

@@ -1,15 +1,20 @@
 /**
- * One batch's change events as DuckDB stages them: newline-delimited JSON, a line per change
- * wrapping the record's own envelope text with its place in the log, built in UTF-8 as the
- * changes arrive:
+ * One batch's change events as DuckDB stages them: newline-delimited JSON, a line per record
+ * wrapping the record's own envelope with its key, built in UTF-8 as the changes arrive:
  *
- *   {"o":<offset>,"p":<partition>,"t":<timestamp ms>,"q":<topic index>,"k":<key text as a JSON string or null>,"v":<envelope>}
+ *   {"k":<key>,"v":<envelope, or null for a record that is not a change event>}
  *
- * The topic (index into `topics`) names the table of a change whose source does not.
+ * The key is written as it is when it is a JSON object (DuckDB reads it back as its minified
+ * text, which a key made by `JSON.stringify` already is), else as a JSON string. Where each line's
+ * record is (topic, partition, offset) is not written per line but kept as runs of consecutive
+ * offsets (`runs`), which the stage turns into columns by line number (lake-stage.ts); the record's
+ * timestamp only where its envelope has no commit time (`timestampOf`). A line per record, a
+ * tombstone's too, keeps the runs long: a batch of one partition is one run.
  *
  * DuckDB's `read_json` parses the lines (lake-stage.ts): the envelope is read once, natively,
  * where reading its fields in JavaScript and handing DuckDB each of them was most of the lake's
- * CPU. The envelope must hold no raw line break (the caller flattens one that does).
+ * CPU. An envelope read from the embedded log is copied as its bytes (`pushBytes`), never
+ * decoded. The envelope must hold no raw line break (the caller flattens one that does).
  *
  * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks, until staged.
  */
@@ -31,62 +36,103 @@ const NEWLINE = 0x0a;
  * The `read_json` columns of a staged line. The source's LSN, commit time and transaction are
  * numbers in every Debezium envelope; a record where one is not fails its batch, named.
  */
-export const STAGED_JSON_COLUMNS = `{o: 'BIGINT', p: 'INTEGER', t: 'DOUBLE', q: 'INTEGER', k: 'VARCHAR',
+export const STAGED_JSON_COLUMNS = `{k: 'VARCHAR',
   v: 'STRUCT(before JSON, after JSON, source STRUCT(lsn BIGINT, ts_us BIGINT, ts_ms BIGINT, txId BIGINT,
     "schema" VARCHAR, "table" VARCHAR), "transaction" STRUCT(total_order BIGINT), op VARCHAR)'}`;
 
+/** A record as the batch needs it: its place in the log, timestamp and key. */
+export interface StagedChange {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly timestamp: number;
+  readonly key: string | null;
+}
+
+/** Lines `first..` (to the next run's first) are records of one partition at offsets `offset..`. */
+export interface LineRun {
+  readonly first: number;
+  /** The topic's index in `LakeBatch.topics`. */
+  readonly q: number;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+const HEAD = '{"k":';
+const VALUE = ',"v":';
+const NULL_LINE = 'null}\n';
+
 export class LakeBatch {
-  /** The topics of the batch, by the index the lines carry. */
+  /** The topics of the batch, by the index the runs carry. */
   readonly topics: string[] = [];
-  /** Per staged line (by index), where its record is: for an error naming it. */
-  readonly partitions: number[] = [];
-  readonly offsets: number[] = [];
-  /** Per staged line, its topic's index in `topics`. */
-  readonly topicOf: number[] = [];
-  /** Per staged line, the envelope text (to name a record DuckDB could not read). */
-  readonly texts: string[] = [];
+  readonly runs: LineRun[] = [];
+  /** Per line, its record. */
+  readonly #changes: StagedChange[] = [];
+  /** Per line, the envelope text (a string), or undefined where `textOf` gives it. */
+  readonly #texts: (string | null | undefined)[] = [];
+  readonly #textOf: (change: StagedChange) => string | null;
   readonly #chunks: Buffer[] = [];
   /** The chunks taken, whole (`#chunks` holds their written parts). */
   readonly #taken: Buffer[] = [];
   #chunk: Buffer = EMPTY;
   #at = 0;
-  #topic = -1;
   /** The longest line, in bytes at most (DuckDB's `maximum_object_size`). */
   longest = 0;
 
-  get length(): number {
-    return this.offsets.length;
+  /** `textOf`: the envelope text of a change added with `pushBytes` (for an error naming it). */
+  constructor(textOf: (change: StagedChange) => string | null = () => null) {
+    this.#textOf = textOf;
   }
 
-  /** Adds a change: its record's place, timestamp, key text and envelope text (one line). */
-  push(
-    topic: string,
-    partition: number,
-    offset: number,
-    timestamp: number,
-    key: string | null,
-    text: string,
-  ): void {
-    let q = this.#topic;
-    if (q < 0 || this.topics[q] !== topic) {
-      q = this.topics.indexOf(topic);
-      if (q < 0) q = this.topics.push(topic) - 1;
-      this.#topic = q;
-    }
-    this.partitions.push(partition);
-    this.offsets.push(offset);
-    this.topicOf.push(q);
-    this.texts.push(text);
-    const head = `{"o":${offset},"p":${partition},"t":${timestamp},"q":${q},"k":${key === null ? 'null' : JSON.stringify(key)},"v":`;
+  get length(): number {
+    return this.#changes.length;
+  }
+
+  /** Adds a change whose envelope is `text` (one line; null: not a change event, skipped). */
+  push(change: StagedChange, text: string | null): void {
+    this.#place(change);
+    this.#texts.push(text);
+    const head = `${HEAD}${keyJson(change.key)}${VALUE}`;
+    const tail = text === null ? NULL_LINE : text;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = (head.length + text.length) * 3 + 2;
+    const most = (head.length + tail.length) * 3 + 2;
     if (this.#at + most > this.#chunk.length) this.#next(most);
     const start = this.#at;
     this.#at += this.#chunk.write(head, this.#at, 'utf8');
-    this.#at += this.#chunk.write(text, this.#at, 'utf8');
-    this.#chunk[this.#at++] = CLOSE;
-    this.#chunk[this.#at++] = NEWLINE;
+    this.#at += this.#chunk.write(tail, this.#at, 'utf8');
+    if (text !== null) this.#close();
     if (this.#at - start > this.longest) this.longest = this.#at - start;
+  }
+
+  /** Adds a change whose envelope is the UTF-8 bytes `data[start, end)` (one line). */
+  pushBytes(change: StagedChange, data: Buffer, start: number, end: number): void {
+    this.#place(change);
+    this.#texts.push(undefined);
+    const head = `${HEAD}${keyJson(change.key)}${VALUE}`;
+    const most = head.length * 3 + (end - start) + 2;
+    if (this.#at + most > this.#chunk.length) this.#next(most);
+    const from = this.#at;
+    this.#at += this.#chunk.write(head, this.#at, 'utf8');
+    this.#at += data.copy(this.#chunk, this.#at, start, end);
+    this.#close();
+    if (this.#at - from > this.longest) this.longest = this.#at - from;
+  }
+
+  /** The timestamp of line `index`'s record. */
+  timestampOf(index: number): number {
+    return this.#changes[index]!.timestamp;
+  }
+
+  /** Line `index`'s envelope text (null: not a change event). */
+  textOf(index: number): string | null {
+    const text = this.#texts[index];
+    return text === undefined ? this.#textOf(this.#changes[index]!) : text;
+  }
+
+  /** Line `index`'s key as written in the line when it is not a JSON string (else undefined). */
+  rawKey(index: number): string | undefined {
+    const key = this.#changes[index]!.key;
+    return key !== null && keyJson(key) === key ? key : undefined;
   }
 
   /**
@@ -114,8 +160,30 @@ export class LakeBatch {
 
   /** Where the record of staged line `index` (0-based) is, for an error message. */
   place(index: number): string {
-    const topic = this.topics[this.topicOf[index]!];
-    return `${topic} partition ${this.partitions[index]} offset ${this.offsets[index]}`;
+    const c = this.#changes[index]!;
+    return `${c.topic} partition ${c.partition} offset ${c.offset}`;
+  }
+
+  /** Records the line's place: a new run unless it follows the last one's. */
+  #place(change: StagedChange): void {
+    const line = this.#changes.push(change) - 1;
+    const run = this.runs.at(-1);
+    if (
+      run !== undefined &&
+      change.partition === run.partition &&
+      change.offset === run.offset + (line - run.first) &&
+      this.topics[run.q] === change.topic
+    ) {
+      return;
+    }
+    let q = this.topics.indexOf(change.topic);
+    if (q < 0) q = this.topics.push(change.topic) - 1;
+    this.runs.push({ first: line, q, partition: change.partition, offset: change.offset });
+  }
+
+  #close(): void {
+    this.#chunk[this.#at++] = CLOSE;
+    this.#chunk[this.#at++] = NEWLINE;
   }
 
   #next(most: number): void {
@@ -127,18 +195,42 @@ export class LakeBatch {
 }
 
 /**
+ * A key as its line holds it: a JSON object's text as it is (one line of it), anything else as a
+ * JSON string; `null` for none.
+ */
+function keyJson(key: string | null): string {
+  if (key === null) return 'null';
+  if (
+    key.charCodeAt(0) === 0x7b &&
+    key.charCodeAt(key.length - 1) === 0x7d &&
+    !key.includes('\n') &&
+    !key.includes('\r')
+  ) {
+    return key;
+  }
+  return JSON.stringify(key);
+}
+
+/**
  * A stage failure: a record DuckDB could not read, named with what `JSON.parse` says of it (the
  * line DuckDB gives may be past the record, a text missing its closing brace runs on).
  */
 export function stageFailure(error: unknown, batch: LakeBatch): Error {
   const message = error instanceof Error ? error.message : String(error);
   for (let i = 0; i < batch.length; i++) {
-    try {
-      JSON.parse(batch.texts[i]!);
-    } catch (parse) {
-      return new Error(`lake: the change at ${batch.place(i)} is not JSON: ${(parse as Error).message}`, {
-        cause: error,
-      });
+    for (const [what, text] of [
+      ['key', batch.rawKey(i)],
+      ['change', batch.textOf(i)],
+    ] as const) {
+      if (text === undefined || text === null) continue;
+      try {
+        JSON.parse(text);
+      } catch (parse) {
+        const of = what === 'key' ? 'the key of the change' : 'the change';
+        return new Error(`lake: ${of} at ${batch.place(i)} is not JSON: ${(parse as Error).message}`, {
+          cause: error,
+        });
+      }
     }
   }
   const line = /\bline (\d+)/.exec(message);

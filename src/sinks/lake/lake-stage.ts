@@ -13,7 +13,7 @@
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { type LakeBatch, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
+import { type LakeBatch, type LineRun, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
 import { lakeTableName, literal } from './lake-columns.ts';
 
 /** Where a writer stages a batch for DuckDB (`<pid>-stage-<n>.ndjson`, removed once read). */
@@ -114,7 +114,8 @@ export class LakeStage {
   }
 
   async #drop(connection: DuckDBConnection, staged: StagedBatch): Promise<void> {
-    await connection.run(`DROP TABLE IF EXISTS ${staged.stage}`);
+    await connection.run(`DROP VIEW IF EXISTS ${staged.stage}`);
+    await connection.run(`DROP TABLE IF EXISTS ${staged.stage}_lines`);
   }
 
   async #load(connection: DuckDBConnection, batch: LakeBatch): Promise<StagedBatch> {
@@ -127,16 +128,16 @@ export class LakeStage {
     } finally {
       closeSync(fd);
     }
-    const lastParts = `[${batch.topics.map((t) => literal(t.split('.').at(-1)!)).join(', ')}]`;
-    const table = `coalesce(v.source."table", ${lastParts}[q + 1])`;
+    const lines = `${stage}_lines`;
     try {
-      // The table name is lakeTableName's but for characters outside [a-z0-9_] (`#names`).
+      // The table name is lakeTableName's but for characters outside [a-z0-9_] (`#names`); for
+      // a change whose source names no table, its topic's last part's (`placed`).
       await connection.run(
-        `CREATE OR REPLACE TABLE ${stage} AS SELECT
-           lower(CASE WHEN coalesce(v.source."schema", 'public') = 'public' THEN ${table}
-             ELSE v.source."schema" || '_' || ${table} END) AS tbl,
-           v.source."schema" AS src_schema, v.source."table" AS src_table, q, p AS part, o AS off,
-           coalesce(v.source.ts_us, v.source.ts_ms * 1000, TRY_CAST(t * 1000 AS BIGINT)) AS ts_us,
+        `CREATE OR REPLACE TABLE ${lines} AS SELECT
+           lower(CASE WHEN coalesce(v.source."schema", 'public') = 'public' THEN v.source."table"
+             ELSE v.source."schema" || '_' || v.source."table" END) AS tbl,
+           v.source."schema" AS src_schema, v.source."table" AS src_table,
+           coalesce(v.source.ts_us, v.source.ts_ms * 1000) AS ts_us,
            coalesce(v.source.lsn, 0) AS lsn, v.op AS op, v.source.txId AS txid, v."transaction".total_order AS tx_order,
            k, nullif(v.before::VARCHAR, 'null') AS before, nullif(v.after::VARCHAR, 'null') AS after
          FROM read_json(${literal(file)}, format = 'newline_delimited', records = true,
@@ -147,21 +148,46 @@ export class LakeStage {
     } finally {
       rmSync(file, { force: true });
     }
-    const summary = await this.rows(
+    await connection.run(`CREATE OR REPLACE VIEW ${stage} AS ${placed(batch, lines)}`);
+    let summary = await this.#summary(connection, stage);
+    if (summary.some((r) => r.day === null && Number(r.rows) > 0)) {
+      await this.#timestamps(connection, stage, batch);
+      summary = await this.#summary(connection, stage);
+    }
+    const staged = summary.reduce((sum, r) => sum + Number(r.n), 0);
+    if (staged !== batch.length) throw new Error(`lake: ${batch.length} changes staged as ${staged} rows`);
+    // Values that are JSON objects but not change events (no op) are skipped, as tombstones are.
+    if (summary.some((r) => Number(r.rows) < Number(r.n))) {
+      await connection.run(`DELETE FROM ${stage}_lines WHERE op IS NULL`);
+    }
+    const tables = await this.#names(connection, stage, batch, summary);
+    return { stage, tables, kinds: await this.#kinds(connection, stage) };
+  }
+
+  async #summary(connection: DuckDBConnection, stage: string): Promise<Record<string, unknown>[]> {
+    return this.rows(
       connection,
       `SELECT tbl, src_schema, src_table, q, ts_us // ${DAY_US} AS day, count(*)::INTEGER AS n,
          count(op)::INTEGER AS rows, min(lsn) FILTER (WHERE op IS NOT NULL) AS lo,
          max(lsn) FILTER (WHERE op IS NOT NULL) AS hi, count(*) FILTER (WHERE op = 't')::INTEGER AS truncates
        FROM ${stage} GROUP BY ALL ORDER BY day`,
     );
-    const staged = summary.reduce((sum, r) => sum + Number(r.n), 0);
-    if (staged !== batch.length) throw new Error(`lake: ${batch.length} changes staged as ${staged} rows`);
-    // Values that are JSON objects but not change events (no op) are skipped, as tombstones are.
-    if (summary.some((r) => Number(r.rows) < Number(r.n))) {
-      await connection.run(`DELETE FROM ${stage} WHERE op IS NULL`);
-    }
-    const tables = await this.#names(connection, stage, batch, summary);
-    return { stage, tables, kinds: await this.#kinds(connection, stage) };
+  }
+
+  /**
+   * Gives the changes whose envelope has no commit time (neither `source.ts_us` nor `ts_ms`) their
+   * record's timestamp (milliseconds) instead.
+   */
+  async #timestamps(connection: DuckDBConnection, stage: string, batch: LakeBatch): Promise<void> {
+    const rows = await this.rows(connection, `SELECT n FROM ${stage} WHERE ts_us IS NULL AND op IS NOT NULL`);
+    const values = rows.map((r) => {
+      const ms = batch.timestampOf(Number(r.n));
+      return `(${Number(r.n)}, ${Number.isFinite(ms) ? Math.round(ms * 1000) : 'NULL'})`;
+    });
+    await connection.run(
+      `UPDATE ${stage}_lines SET ts_us = t.ts FROM (VALUES ${values.join(', ')}) t(n, ts)
+       WHERE ${stage}_lines.rowid = t.n`,
+    );
   }
 
   /**
@@ -196,7 +222,9 @@ export class LakeStage {
       const where = `${same('src_schema', r.src_schema)} AND ${same('src_table', r.src_table)} AND q = ${Number(r.q)}`;
       if (name === r.tbl || renamed.has(where)) continue;
       renamed.add(where);
-      await connection.run(`UPDATE ${stage} SET tbl = ${literal(name)} WHERE ${where}`);
+      await connection.run(
+        `UPDATE ${stage}_lines SET tbl = ${literal(name)} WHERE rowid IN (SELECT n FROM ${stage} WHERE ${where})`,
+      );
     }
     return [...tables].map(([name, t]) => ({
       name,
@@ -214,9 +242,11 @@ export class LakeStage {
   async #kinds(connection: DuckDBConnection, stage: string): Promise<Map<string, KindsOfTable>> {
     const rows = await this.rows(
       connection,
-      `SELECT tbl, json_keys(after) AS keys, json_type(after, '$.*') AS types, min(rowid) AS first,
+      `SELECT tbl, any_value(keys) AS keys, any_value(types) AS types, min(n) AS first,
          min(lsn) AS lo, max(lsn) AS hi
-       FROM ${stage} WHERE starts_with(after, '{') GROUP BY ALL ORDER BY first`,
+       FROM (SELECT tbl, n, lsn, json_keys(after) AS keys, json_type(after, '$.*') AS types
+         FROM ${stage} WHERE starts_with(after, '{'))
+       GROUP BY tbl, hash(keys, types) ORDER BY first`,
     );
     const byTable = new Map<string, { columns: string[]; index: Map<string, number>; groups: KindGroup[] }>();
     for (const r of rows) {
@@ -261,8 +291,8 @@ export class LakeStage {
            CASE WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN 'nonFinite' ELSE 'string' END
          WHEN v::DOUBLE <> trunc(v::DOUBLE) THEN 'fraction'
          WHEN abs(v::DOUBLE) < 9223372036854775808.0 THEN 'integer' ELSE 'hugeInteger' END AS kind,
-         min(rowid) AS first
-       FROM (SELECT rowid, json_type(after, ${path}) AS t, json_extract_string(after, ${path}) AS v
+         min(n) AS first
+       FROM (SELECT n, json_type(after, ${path}) AS t, json_extract_string(after, ${path}) AS v
          FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{'))
        WHERE t IN (${types.map(literal).join(', ')}) GROUP BY ALL`,
     );
@@ -273,7 +303,7 @@ export class LakeStage {
   async images(staged: StagedBatch, table: string): Promise<{ lsn: number; after: string }[]> {
     const rows = await this.rows(
       this.other,
-      `SELECT lsn, after FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{') ORDER BY rowid`,
+      `SELECT lsn, after FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{') ORDER BY n`,
     );
     return rows.map((r) => ({ lsn: Number(r.lsn), after: r.after as string }));
   }
@@ -286,4 +316,33 @@ export class LakeStage {
 /** The items of a DuckDB LIST value as the node API returns it. */
 function listItems(value: unknown): unknown[] {
   return (value as { items: unknown[] }).items;
+}
+
+/** Runs of a batch beyond which its lines' places are joined (ASOF) rather than chosen by CASE. */
+const CASE_RUNS = 64;
+
+/**
+ * The batch's staged rows (`lines`, a table whose row ids are the line numbers) with their line
+ * number `n`, their record's topic index `q`, `part`ition and `off`set from the batch's runs, and
+ * the table of a change whose source names none: its topic's last part.
+ */
+function placed(batch: LakeBatch, lines: string): string {
+  const runs = batch.runs;
+  const lastParts = `[${batch.topics.map((t) => literal(t.split('.').at(-1)!)).join(', ')}]`;
+  const tbl = `coalesce(tbl, lower(CASE WHEN coalesce(src_schema, 'public') = 'public' THEN ${lastParts}[q + 1]
+    ELSE src_schema || '_' || ${lastParts}[q + 1] END)) AS tbl`;
+  const rest = 'src_schema, src_table, ts_us, lsn, op, txid, tx_order, k, before, after';
+  if (runs.length <= CASE_RUNS) {
+    const byRun = (value: (r: LineRun) => number, plus = '') => {
+      if (runs.length === 1) return `${plus}${value(runs[0]!)}`;
+      const whens = runs.slice(1).map((r, i) => `WHEN n < ${r.first} THEN ${value(runs[i]!)}`);
+      return `${plus}CASE ${whens.join(' ')} ELSE ${value(runs.at(-1)!)} END`;
+    };
+    return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT rowid AS n, ${byRun((r) => r.q)} AS q,
+      ${byRun((r) => r.partition)} AS part, ${byRun((r) => r.offset - r.first, 'n + ')} AS off, * FROM ${lines})`;
+  }
+  const values = runs.map((r) => `(${r.first}, ${r.q}, ${r.partition}, ${r.offset})`).join(', ');
+  return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT l.n, r.q, r.part, r.off + (l.n - r.first) AS off, l.*
+    FROM (SELECT rowid AS n, * FROM ${lines}) l
+    ASOF JOIN (VALUES ${values}) r(first, q, part, off) ON l.n >= r.first)`;
 }
