@@ -214,3 +214,32 @@ describe('lake: records read from the embedded log', () => {
     expect(asBytes[3]!.map((r) => r[0]).slice(-5)).toEqual(['500', '501', '601', '603', '605']);
   });
 });
+
+describe('lake: a record it cannot read', () => {
+  it('fails its batch naming the record, for a value or a key that is not JSON', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'lake-scan-'));
+    const session = await new LakeTarget(root, LAKE_OPTIONS.parse({})).open();
+    const good = change(0, 'c', 1, { id: 1, qty: 2 });
+    const cases: [StoredRecord, RegExp][] = [
+      [
+        { ...change(1, 'c', 2, { id: 2 }), value: '{"op":"c","after":{"id":' },
+        /the change at x\.public\.t partition 0 offset 1 is not JSON/,
+      ],
+      [
+        { ...change(1, 'c', 2, { id: 2 }), key: '{id:2}' },
+        /the key of the change at x\.public\.t partition 0 offset 1 is not JSON/,
+      ],
+    ];
+    for (const [bad, message] of cases) {
+      const run = session.transaction('g', [{ topic: 'x.public.t', partition: 0, offset: 2 }], async (tx) => {
+        (tx as LakeTx).add([good, bad].map(consumerRecord));
+      });
+      await expect(run).rejects.toThrow(message);
+    }
+    // Nothing was committed: the lake has no table yet.
+    expect(
+      (await queryLake(root, 'select count(*) from bronze.t').catch((e: Error) => e.message)) as string,
+    ).toMatch(/bronze\.t/);
+    await session.close();
+  });
+});
