@@ -19,6 +19,8 @@
  * Memory: the bytes of the batch (about the size of its records), in 1 MiB chunks, until staged.
  */
 
+import { literal } from './lake-columns.ts';
+
 const CHUNK = 1 << 20;
 /**
  * Chunks of batches staged already, for the next batches to reuse (at most `SPARE_MAX`): a fresh
@@ -209,6 +211,35 @@ function keyJson(key: string | null): string {
     return key;
   }
   return JSON.stringify(key);
+}
+
+/** Runs of a batch beyond which its lines' places are joined (ASOF) rather than chosen by CASE. */
+const CASE_RUNS = 64;
+
+/**
+ * The batch's staged rows (`lines`, a table whose row ids are the line numbers) with their line
+ * number `n`, their record's topic index `q`, `part`ition and `off`set from the batch's runs, and
+ * the table of a change whose source names none: its topic's last part.
+ */
+export function placedLines(batch: LakeBatch, lines: string): string {
+  const runs = batch.runs;
+  const lastParts = `[${batch.topics.map((t) => literal(t.split('.').at(-1)!)).join(', ')}]`;
+  const tbl = `coalesce(tbl, lower(CASE WHEN coalesce(src_schema, 'public') = 'public' THEN ${lastParts}[q + 1]
+    ELSE src_schema || '_' || ${lastParts}[q + 1] END)) AS tbl`;
+  const rest = 'src_schema, src_table, ts_us, lsn, op, txid, tx_order, k, before, after';
+  if (runs.length <= CASE_RUNS) {
+    const byRun = (value: (r: LineRun) => number, plus = '') => {
+      if (runs.length === 1) return `${plus}${value(runs[0]!)}`;
+      const whens = runs.slice(1).map((r, i) => `WHEN n < ${r.first} THEN ${value(runs[i]!)}`);
+      return `${plus}CASE ${whens.join(' ')} ELSE ${value(runs.at(-1)!)} END`;
+    };
+    return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT rowid AS n, ${byRun((r) => r.q)} AS q,
+      ${byRun((r) => r.partition)} AS part, ${byRun((r) => r.offset - r.first, 'n + ')} AS off, * FROM ${lines})`;
+  }
+  const values = runs.map((r) => `(${r.first}, ${r.q}, ${r.partition}, ${r.offset})`).join(', ');
+  return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT l.n, r.q, r.part, r.off + (l.n - r.first) AS off, l.*
+    FROM (SELECT rowid AS n, * FROM ${lines}) l
+    ASOF JOIN (VALUES ${values}) r(first, q, part, off) ON l.n >= r.first)`;
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * A batch staged in DuckDB: its lines (lake-batch.ts) written to a file of the lake's stage
- * folder and parsed by `read_json` into the stage table, one row per change event, with its lake
- * table, place in the log, commit time, LSN, op, transaction, key and row images (JSON text as
- * DuckDB writes it: the same JSON, every digit of a number kept). The file is removed once read.
+ * folder and parsed by `read_json` into a table (`<stage>_lines`), one row per change event, with
+ * its lake table, commit time, LSN, op, transaction, key and row images (JSON text as DuckDB
+ * writes it: the same JSON, minified, every digit of a number kept). The file is removed once
+ * read. The stage is a view over that table adding each row's line number `n` (its row id) and
+ * its record's place in the log (`q`, `part`, `off`), from the batch's runs of offsets.
  *
  * What the column typing asks of it (`kinds`, `images`) and what the writer copies into Parquet
- * (lake-writer.ts) are read from that table: the envelope is parsed once, natively.
+ * (lake-writer.ts) are read from the stage: the envelope is parsed once, natively.
  *
  * Guarantees: `load` either stages every change event of the batch or throws (naming the record
  * DuckDB could not read); the table names are `lakeTableName`'s exactly.
@@ -13,7 +15,7 @@
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { type LakeBatch, type LineRun, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
+import { type LakeBatch, placedLines, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
 import { lakeTableName, literal } from './lake-columns.ts';
 
 /** Where a writer stages a batch for DuckDB (`<pid>-stage-<n>.ndjson`, removed once read). */
@@ -21,7 +23,7 @@ export const STAGE_DIR = '.stage';
 
 /** A staged batch: its stage table and, per lake table, what the writer decides with. */
 export interface StagedBatch {
-  /** The stage table (dropped by `release`). */
+  /** The stage: a view over its table of lines (both dropped by `release`). */
   readonly stage: string;
   readonly tables: readonly StagedTable[];
   /** Per table, the kinds of value of its row images' columns (see `#kinds`). */
@@ -131,7 +133,7 @@ export class LakeStage {
     const lines = `${stage}_lines`;
     try {
       // The table name is lakeTableName's but for characters outside [a-z0-9_] (`#names`); for
-      // a change whose source names no table, its topic's last part's (`placed`).
+      // a change whose source names no table, its topic's last part's (`placedLines`).
       await connection.run(
         `CREATE OR REPLACE TABLE ${lines} AS SELECT
            lower(CASE WHEN coalesce(v.source."schema", 'public') = 'public' THEN v.source."table"
@@ -148,7 +150,7 @@ export class LakeStage {
     } finally {
       rmSync(file, { force: true });
     }
-    await connection.run(`CREATE OR REPLACE VIEW ${stage} AS ${placed(batch, lines)}`);
+    await connection.run(`CREATE OR REPLACE VIEW ${stage} AS ${placedLines(batch, lines)}`);
     let summary = await this.#summary(connection, stage);
     if (summary.some((r) => r.day === null && Number(r.rows) > 0)) {
       await this.#timestamps(connection, stage, batch);
@@ -235,8 +237,8 @@ export class LakeStage {
   }
 
   /**
-   * The JSON types of each table's row images (objects only), grouped by their keys and types, in
-   * the order the groups first occur: one parse of each image (`json_keys` and `json_type` of
+   * The JSON types of each table's row images (objects only), grouped by (a hash of) their keys
+   * and types, in the order the groups first occur: one parse of each image (`json_keys` and `json_type` of
    * `$.*` list a row's keys and its values' types in the same order).
    */
   async #kinds(connection: DuckDBConnection, stage: string): Promise<Map<string, KindsOfTable>> {
@@ -316,33 +318,4 @@ export class LakeStage {
 /** The items of a DuckDB LIST value as the node API returns it. */
 function listItems(value: unknown): unknown[] {
   return (value as { items: unknown[] }).items;
-}
-
-/** Runs of a batch beyond which its lines' places are joined (ASOF) rather than chosen by CASE. */
-const CASE_RUNS = 64;
-
-/**
- * The batch's staged rows (`lines`, a table whose row ids are the line numbers) with their line
- * number `n`, their record's topic index `q`, `part`ition and `off`set from the batch's runs, and
- * the table of a change whose source names none: its topic's last part.
- */
-function placed(batch: LakeBatch, lines: string): string {
-  const runs = batch.runs;
-  const lastParts = `[${batch.topics.map((t) => literal(t.split('.').at(-1)!)).join(', ')}]`;
-  const tbl = `coalesce(tbl, lower(CASE WHEN coalesce(src_schema, 'public') = 'public' THEN ${lastParts}[q + 1]
-    ELSE src_schema || '_' || ${lastParts}[q + 1] END)) AS tbl`;
-  const rest = 'src_schema, src_table, ts_us, lsn, op, txid, tx_order, k, before, after';
-  if (runs.length <= CASE_RUNS) {
-    const byRun = (value: (r: LineRun) => number, plus = '') => {
-      if (runs.length === 1) return `${plus}${value(runs[0]!)}`;
-      const whens = runs.slice(1).map((r, i) => `WHEN n < ${r.first} THEN ${value(runs[i]!)}`);
-      return `${plus}CASE ${whens.join(' ')} ELSE ${value(runs.at(-1)!)} END`;
-    };
-    return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT rowid AS n, ${byRun((r) => r.q)} AS q,
-      ${byRun((r) => r.partition)} AS part, ${byRun((r) => r.offset - r.first, 'n + ')} AS off, * FROM ${lines})`;
-  }
-  const values = runs.map((r) => `(${r.first}, ${r.q}, ${r.partition}, ${r.offset})`).join(', ');
-  return `SELECT n, q, part, off, ${tbl}, ${rest} FROM (SELECT l.n, r.q, r.part, r.off + (l.n - r.first) AS off, l.*
-    FROM (SELECT rowid AS n, * FROM ${lines}) l
-    ASOF JOIN (VALUES ${values}) r(first, q, part, off) ON l.n >= r.first)`;
 }
