@@ -108,7 +108,7 @@ class OpenedRecords implements OpenedBatch {
   #next = 0;
   #at: number;
   /** The blob its `BlobRecord`s share (made by the first). */
-  #blob: Blob | undefined;
+  #blob: TextBlob | undefined;
 
   constructor(data: Buffer) {
     if (data.length < PREFIX) throw new Error(`records batch of ${data.length} bytes is malformed`);
@@ -162,7 +162,7 @@ class OpenedRecords implements OpenedBatch {
         timestamp: r.timestamp,
       };
     }
-    this.#blob ??= new Blob(this.#data, this.#headers + this.count * 4);
+    this.#blob ??= new TextBlob(this.#data, this.#headers + this.count * 4);
     const end = r.value + r.valueLength;
     return new BlobRecord(topic, partition, offset, r.key, r.headers, r.timestamp, this.#blob, r.value, end);
   }
@@ -201,7 +201,7 @@ class OpenedRecords implements OpenedBatch {
 }
 
 /** The batch's text (from `textStart` on: its keys, values and headers), shared by its records. */
-class Blob implements RecordBlob {
+class TextBlob implements RecordBlob {
   readonly data: Buffer;
   readonly #textStart: number;
   #lineFree: boolean | undefined;
