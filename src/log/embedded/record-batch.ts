@@ -212,8 +212,8 @@ class TextBlob implements RecordBlob {
   }
 
   get lineFree(): boolean {
-    this.#lineFree ??=
-      this.data.indexOf(0x0a, this.#textStart) < 0 && this.data.indexOf(0x0d, this.#textStart) < 0;
+    // DuckDB splits staged lines at line feeds only (a carriage return is JSON whitespace).
+    this.#lineFree ??= this.data.indexOf(0x0a, this.#textStart) < 0;
     return this.#lineFree;
   }
 }
