@@ -32,6 +32,8 @@ describe('LakeBatch', () => {
     batch.pushBytes(change('db.public.t', 2, 9, '{"id":2}'), blob, 2, 12);
     batch.push(change('db.public.u', 0, 10, null), '{"op":"c"}');
     batch.push(change('db.public.t', 2, 12, '{"id":\n3}'), '{"op":"c"}');
+    // A key past ASCII, as UTF-8 (from the first character past it on, a surrogate pair too).
+    batch.pushBytes(change('db.public.t', 2, 13, '{"name":"café 🐟 ü"}'), blob, 2, 12);
     expect(lines(batch)).toEqual([
       { k: 'k "1" é', v: { op: 'd' } },
       { k: { id: 1 }, v: null },
@@ -39,6 +41,7 @@ describe('LakeBatch', () => {
       { k: null, v: { op: 'c' } },
       // A key with a line break is written as a JSON string (the line stays one line).
       { k: '{"id":\n3}', v: { op: 'c' } },
+      { k: { name: 'café 🐟 ü' }, v: { op: 'u' } },
     ]);
     expect(batch.topics).toEqual(['db.public.t', 'db.public.u']);
     expect(batch.runs).toEqual([

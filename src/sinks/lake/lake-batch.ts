@@ -94,13 +94,15 @@ export class LakeBatch {
   push(change: StagedChange, text: string | null): void {
     this.#place(change);
     this.#texts.push(text);
-    const head = `${HEAD}${keyJson(change.key)}${VALUE}`;
+    const key = keyJson(change.key);
     const tail = text === null ? NULL_LINE : text;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = (head.length + tail.length) * 3 + 2;
+    const most = HEAD.length + VALUE.length + (key.length + tail.length) * 3 + 2;
     if (this.#at + most > this.#chunk.length) this.#next(most);
     const start = this.#at;
-    this.#at += this.#chunk.write(head, this.#at, 'utf8');
+    this.#ascii(HEAD);
+    this.#text(key);
+    this.#ascii(VALUE);
     this.#at += this.#chunk.write(tail, this.#at, 'utf8');
     if (text !== null) this.#close();
     if (this.#at - start > this.longest) this.longest = this.#at - start;
@@ -110,11 +112,13 @@ export class LakeBatch {
   pushBytes(change: StagedChange, data: Buffer, start: number, end: number): void {
     this.#place(change);
     this.#texts.push(undefined);
-    const head = `${HEAD}${keyJson(change.key)}${VALUE}`;
-    const most = head.length * 3 + (end - start) + 2;
+    const key = keyJson(change.key);
+    const most = HEAD.length + key.length * 3 + VALUE.length + (end - start) + 2;
     if (this.#at + most > this.#chunk.length) this.#next(most);
     const from = this.#at;
-    this.#at += this.#chunk.write(head, this.#at, 'utf8');
+    this.#ascii(HEAD);
+    this.#text(key);
+    this.#ascii(VALUE);
     this.#at += data.copy(this.#chunk, this.#at, start, end);
     this.#close();
     if (this.#at - from > this.longest) this.longest = this.#at - from;
@@ -181,6 +185,33 @@ export class LakeBatch {
     let q = this.topics.indexOf(change.topic);
     if (q < 0) q = this.topics.push(change.topic) - 1;
     this.runs.push({ first: line, q, partition: change.partition, offset: change.offset });
+  }
+
+  /** Writes `text`, known to be ASCII, at `#at` (room made). */
+  #ascii(text: string): void {
+    const chunk = this.#chunk;
+    let at = this.#at;
+    for (let i = 0; i < text.length; i++) chunk[at++] = text.charCodeAt(i);
+    this.#at = at;
+  }
+
+  /**
+   * Writes `text` as UTF-8 at `#at` (room made). A short ASCII text byte by byte: `Buffer.write`
+   * flattens the string and checks its arguments first, which cost more than the copy (a key of
+   * a few bytes, per change).
+   */
+  #text(text: string): void {
+    const chunk = this.#chunk;
+    let at = this.#at;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        this.#at = at + chunk.write(text.slice(i), at, 'utf8');
+        return;
+      }
+      chunk[at++] = c;
+    }
+    this.#at = at;
   }
 
   #close(): void {
