@@ -6,8 +6,9 @@
  * read. The stage is a view over that table adding each row's line number `n` (its row id) and
  * its record's place in the log (`q`, `part`, `off`), from the batch's runs of offsets.
  *
- * What the column typing asks of it (`kinds`, `images`) and what the writer copies into Parquet
- * (lake-writer.ts) are read from the stage: the envelope is parsed once, natively.
+ * What the column typing asks of it (its kinds, lake-kinds.ts; `images`) and what the writer
+ * copies into Parquet (lake-writer.ts) are read from the stage: the envelope is parsed once,
+ * natively.
  *
  * Guarantees: `load` either stages every change event of the batch or throws (naming the record
  * DuckDB could not read); the table names are `lakeTableName`'s exactly.
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { type LakeBatch, placedLines, STAGED_JSON_COLUMNS, stageFailure } from './lake-batch.ts';
 import { lakeTableName, literal } from './lake-columns.ts';
+import { type KindsOfTable, stagedKinds, valueKinds } from './lake-kinds.ts';
 
 /** Where a writer stages a batch for DuckDB (`<pid>-stage-<n>.ndjson`, removed once read). */
 export const STAGE_DIR = '.stage';
@@ -26,7 +28,7 @@ export interface StagedBatch {
   /** The stage: a view over its table of lines (both dropped by `release`). */
   readonly stage: string;
   readonly tables: readonly StagedTable[];
-  /** Per table, the kinds of value of its row images' columns (see `#kinds`). */
+  /** Per table, the kinds of value of its row images' columns (lake-kinds.ts). */
   readonly kinds: ReadonlyMap<string, KindsOfTable>;
 }
 
@@ -36,22 +38,6 @@ export interface StagedTable {
   readonly days: readonly { readonly day: number; readonly rows: number }[];
   readonly lsns: readonly [number, number];
   readonly truncates: number;
-}
-
-/** A row image's columns as DuckDB's `json_type` gives them, from the row `first` on. */
-export interface KindGroup {
-  /** The JSON type of each column of `KindsOfTable.columns` (null or absent: no such key). */
-  readonly types: readonly (string | null | undefined)[];
-  /** The first row (in batch order) of the group, and its LSN range. */
-  readonly first: number;
-  readonly lsns: readonly [number, number];
-}
-
-export interface KindsOfTable {
-  /** The keys of the table's row images, in the order they first occur. */
-  readonly columns: readonly string[];
-  /** The groups of rows with one list of types, by their first row. */
-  readonly groups: readonly KindGroup[];
 }
 
 const DAY_US = 86_400_000_000;
@@ -163,7 +149,7 @@ export class LakeStage {
       await connection.run(`DELETE FROM ${stage}_lines WHERE op IS NULL`);
     }
     const tables = await this.#names(connection, stage, batch, summary);
-    return { stage, tables, kinds: await this.#kinds(connection, stage) };
+    return { stage, tables, kinds: await stagedKinds(connection, stage) };
   }
 
   async #summary(connection: DuckDBConnection, stage: string): Promise<Record<string, unknown>[]> {
@@ -236,69 +222,14 @@ export class LakeStage {
     }));
   }
 
-  /**
-   * The JSON types of each table's row images (objects only), grouped by (a hash of) their keys
-   * and types, in the order the groups first occur: one parse of each image (`json_keys` and `json_type` of
-   * `$.*` list a row's keys and its values' types in the same order).
-   */
-  async #kinds(connection: DuckDBConnection, stage: string): Promise<Map<string, KindsOfTable>> {
-    const rows = await this.rows(
-      connection,
-      `SELECT tbl, any_value(keys) AS keys, any_value(types) AS types, min(n) AS first,
-         min(lsn) AS lo, max(lsn) AS hi
-       FROM (SELECT tbl, n, lsn, json_keys(after) AS keys, json_type(after, '$.*') AS types
-         FROM ${stage} WHERE starts_with(after, '{'))
-       GROUP BY tbl, hash(keys, types) ORDER BY first`,
-    );
-    const byTable = new Map<string, { columns: string[]; index: Map<string, number>; groups: KindGroup[] }>();
-    for (const r of rows) {
-      const table = r.tbl as string;
-      let t = byTable.get(table);
-      if (!t) {
-        t = { columns: [], index: new Map(), groups: [] };
-        byTable.set(table, t);
-      }
-      const keys = listItems(r.keys) as string[];
-      const kinds = listItems(r.types) as string[];
-      const types: (string | null)[] = [];
-      keys.forEach((key, i) => {
-        let c = t.index.get(key);
-        if (c === undefined) {
-          c = t.columns.push(key) - 1;
-          t.index.set(key, c);
-        }
-        types[c] = kinds[i] ?? null;
-      });
-      t.groups.push({ types, first: Number(r.first), lsns: [Number(r.lo), Number(r.hi)] });
-    }
-    return new Map([...byTable].map(([table, t]) => [table, { columns: t.columns, groups: t.groups }]));
-  }
-
-  /**
-   * The kinds of value (lake-envelope.ts's `Kind` names) that `column` of `table`'s row images
-   * holds among those of JSON types `types`, each with the first row holding it: a number is
-   * `integer` (whole, below 2^63 in magnitude), `hugeInteger` or `fraction` as JavaScript reads it
-   * (its value as a double), a string `nonFinite` (NaN, Infinity, -Infinity) or `string`.
-   */
-  async valueKinds(
+  /** See lake-kinds.ts (on the connection that reads for the typing). */
+  valueKinds(
     staged: StagedBatch,
     table: string,
     column: string,
     types: readonly string[],
   ): Promise<{ kind: string; first: number }[]> {
-    const path = literal(`$.${JSON.stringify(column)}`);
-    const rows = await this.rows(
-      this.other,
-      `SELECT CASE WHEN t = 'VARCHAR' THEN
-           CASE WHEN v IN ('NaN', 'Infinity', '-Infinity') THEN 'nonFinite' ELSE 'string' END
-         WHEN v::DOUBLE <> trunc(v::DOUBLE) THEN 'fraction'
-         WHEN abs(v::DOUBLE) < 9223372036854775808.0 THEN 'integer' ELSE 'hugeInteger' END AS kind,
-         min(n) AS first
-       FROM (SELECT n, json_type(after, ${path}) AS t, json_extract_string(after, ${path}) AS v
-         FROM ${staged.stage} WHERE tbl = ${literal(table)} AND starts_with(after, '{'))
-       WHERE t IN (${types.map(literal).join(', ')}) GROUP BY ALL`,
-    );
-    return rows.map((r) => ({ kind: r.kind as string, first: Number(r.first) }));
+    return valueKinds(this.other, staged.stage, table, column, types);
   }
 
   /** `table`'s row images (objects only) with their LSNs, in batch order. */
@@ -313,9 +244,4 @@ export class LakeStage {
   async rows(connection: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
     return (await connection.runAndReadAll(sql)).getRowObjects();
   }
-}
-
-/** The items of a DuckDB LIST value as the node API returns it. */
-function listItems(value: unknown): unknown[] {
-  return (value as { items: unknown[] }).items;
 }
