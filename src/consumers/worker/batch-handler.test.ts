@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredRecord } from '../../core/record.ts';
-import { consumerRecord } from './batch-handler.ts';
+import { consumerRecord, freshRecords, nextOffsets } from './batch-handler.ts';
 
 const stored = (value: string | null): StoredRecord => ({
   topic: 't',
@@ -38,5 +38,50 @@ describe('consumerRecord', () => {
 
   it('gives null for a tombstone', () => {
     expect(consumerRecord(stored(null)).value).toBeNull();
+  });
+});
+
+const at = (topic: string, partition: number, offset: number): StoredRecord => ({
+  topic,
+  partition,
+  offset,
+  key: null,
+  value: null,
+  headers: {},
+  timestamp: 0,
+});
+
+describe('nextOffsets', () => {
+  it('gives each partition the offset after its last record, runs of partitions interleaved', () => {
+    const records = [
+      at('a', 0, 5),
+      at('a', 0, 6),
+      at('a', 1, 2),
+      at('b', 0, 9),
+      at('a', 0, 7),
+      at('a', 1, 1),
+    ];
+    expect(nextOffsets(records)).toEqual([
+      { topic: 'a', partition: 0, offset: 8 },
+      { topic: 'a', partition: 1, offset: 3 },
+      { topic: 'b', partition: 0, offset: 10 },
+    ]);
+  });
+});
+
+describe('freshRecords', () => {
+  const records = [at('a', 0, 5), at('a', 0, 6), at('a', 1, 2), at('a', 0, 7), at('a', 1, 3)];
+
+  it("keeps the records at or past their partition's stored offset, in order", () => {
+    const stored = new Map([
+      ['a\u00000', 7],
+      ['a\u00001', 3],
+    ]);
+    expect(freshRecords(records, stored).map((r) => `${r.partition}:${r.offset}`)).toEqual(['0:7', '1:3']);
+  });
+
+  it('returns the batch itself when every record is fresh', () => {
+    expect(freshRecords(records, new Map())).toBe(records);
+    expect(freshRecords(records, new Map([['a\u00000', 5]]))).toBe(records);
   });
 });

@@ -38,8 +38,17 @@ export interface BatchHandlerOptions {
 /** `done`: every record was handled or dead-lettered; `aborted`: shutdown interrupted (the rest not finished). */
 export type BatchOutcome = { readonly finished: readonly StoredRecord[]; readonly aborted: boolean };
 
+/** Upcoming batches whose wrapped records are kept for when they run (one per lane matters). */
+const AHEAD_KEPT = 4;
+
 export class BatchHandler {
   readonly #o: BatchHandlerOptions;
+  /**
+   * The lanes' next batches as last offered to the handler (`ConsumerContext.upcoming`), with the
+   * records wrapped for it: a sink asks for the next batch at several steps of a transaction, and
+   * that batch then runs; its records are wrapped (and their values parsed, where read) once.
+   */
+  readonly #ahead: { records: readonly StoredRecord[]; wrapped: readonly ConsumerRecord<unknown>[] }[] = [];
 
   constructor(options: BatchHandlerOptions) {
     this.#o = options;
@@ -55,8 +64,9 @@ export class BatchHandler {
     onFinished: (records: readonly StoredRecord[]) => void,
     upcoming?: () => readonly StoredRecord[],
   ): Promise<boolean> {
-    // Wrapped once per batch: retries and the one-by-one pass see the same objects (and parses).
-    const parsed = batch.map(consumerRecord);
+    // Wrapped once per batch: retries and the one-by-one pass see the same objects (and parses),
+    // as does the work a sink did ahead on them while they were upcoming.
+    const parsed = this.#wrapped(batch, true);
     const first = await this.#attempts(batch, parsed, upcoming);
     if (first.ok) {
       onFinished(batch);
@@ -141,7 +151,10 @@ export class BatchHandler {
       tx,
       consumer: this.#o.consumer.name,
       replica: this.#o.replica,
-      upcoming: () => upcoming?.().map(consumerRecord) ?? [],
+      upcoming: () => {
+        const next = upcoming?.();
+        return next?.length ? this.#wrapped(next, false) : [];
+      },
     });
     const target = this.#o.target;
     if (target === undefined) {
@@ -151,7 +164,7 @@ export class BatchHandler {
     await target.transaction(this.#o.consumer.group, nextOffsets(records), async (tx, stored) => {
       // Records another owner of the partition committed meanwhile (see the fencing in
       // transactional.ts) are already in the target: applying them again would break exactly-once.
-      const fresh = parsed.filter((r) => r.offset >= (stored.get(partitionKey(r.topic, r.partition)) ?? 0));
+      const fresh = freshRecords(parsed, stored);
       if (fresh.length < parsed.length) {
         this.#o.logger.warn(
           { skipped: parsed.length - fresh.length, records: parsed.length },
@@ -160,6 +173,25 @@ export class BatchHandler {
       }
       if (fresh.length > 0) await this.#o.consumer.handle(fresh, ctx(tx));
     });
+  }
+
+  /**
+   * `records` wrapped for the handler: the wrappers made when the very same records (the same
+   * objects, in order) were upcoming, else new ones (kept while upcoming; `taken`: no longer).
+   */
+  #wrapped(records: readonly StoredRecord[], taken: boolean): readonly ConsumerRecord<unknown>[] {
+    const at = this.#ahead.findIndex((a) => sameObjects(a.records, records));
+    if (at >= 0) {
+      const { wrapped } = this.#ahead[at]!;
+      if (taken) this.#ahead.splice(at, 1);
+      return wrapped;
+    }
+    const wrapped = records.map(consumerRecord);
+    if (!taken) {
+      this.#ahead.push({ records, wrapped });
+      if (this.#ahead.length > AHEAD_KEPT) this.#ahead.shift();
+    }
+    return wrapped;
   }
 
   /** Stores the dead letter, then (transactional) moves the target's offset past it. */
@@ -290,14 +322,54 @@ function errorText(error: unknown): string {
 
 /** Per partition, the offset after the last record of `records`. */
 export function nextOffsets(records: readonly StoredRecord[]): PartitionOffset[] {
-  const next = new Map<string, PartitionOffset>();
+  const next = new Map<string, { topic: string; partition: number; offset: number }>();
+  // A batch is runs of one partition: the key is made once per run, not once per record.
+  let run: { topic: string; partition: number; offset: number } | undefined;
   for (const r of records) {
-    const key = partitionKey(r.topic, r.partition);
-    const current = next.get(key);
-    if (current === undefined || current.offset <= r.offset)
-      next.set(key, { topic: r.topic, partition: r.partition, offset: r.offset + 1 });
+    if (run === undefined || run.topic !== r.topic || run.partition !== r.partition) {
+      const key = partitionKey(r.topic, r.partition);
+      run = next.get(key);
+      if (run === undefined) {
+        run = { topic: r.topic, partition: r.partition, offset: r.offset + 1 };
+        next.set(key, run);
+      }
+    }
+    if (run.offset <= r.offset) run.offset = r.offset + 1;
   }
   return [...next.values()];
+}
+
+/**
+ * The records at or past their partition's offset in `stored` (`records` itself when that is all
+ * of them): the rest another owner of the partition committed already.
+ */
+export function freshRecords<R extends StoredRecord | ConsumerRecord<unknown>>(
+  records: readonly R[],
+  stored: ReadonlyMap<string, number>,
+): readonly R[] {
+  if (stored.size === 0) return records;
+  let topic: string | undefined;
+  let partition = -1;
+  let from = 0;
+  let fresh: R[] | undefined;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    if (r.topic !== topic || r.partition !== partition) {
+      topic = r.topic;
+      partition = r.partition;
+      from = stored.get(partitionKey(topic, partition)) ?? 0;
+    }
+    if (r.offset >= from) fresh?.push(r);
+    else fresh ??= records.slice(0, i);
+  }
+  return fresh ?? records;
+}
+
+/** Whether `a` and `b` hold the same objects in the same order. */
+function sameObjects(a: readonly object[], b: readonly object[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function sleep(ms: number, interrupt: Promise<void>): Promise<void> {

@@ -95,12 +95,18 @@ describe('ConsumerRunner', () => {
     const records = Array.from({ length: 400 }, (_, i) => ({ key: `k${i % 8}`, value: { n: i } }));
     const batches: number[][] = [];
     const upcoming: number[][] = [];
+    const ran: ConsumerRecord<{ n: number }>[][] = [];
+    const offered: (readonly ConsumerRecord<unknown>[])[] = [];
     const { runner, store } = await setup(records, {
       batch: { maxRecords: 50 },
       concurrency: 1,
       async handle(batch: ConsumerRecord<{ n: number }>[], ctx: ConsumerContext<undefined>) {
         batches.push(batch.map((r) => r.offset));
+        ran.push(batch);
         const next = ctx.upcoming?.() ?? [];
+        // Asked again, the same records (wrapped once).
+        if (next.length > 0) expect(ctx.upcoming?.()).toBe(next);
+        offered.push(next);
         upcoming.push(next.map((r) => r.offset));
         // The records are parsed as the batch's own would be.
         for (const r of next) expect(r.value).toEqual({ n: r.offset });
@@ -115,7 +121,10 @@ describe('ConsumerRunner', () => {
     expect(upcoming.at(-1)).toEqual([]);
     // ...and then exactly the batch that ran next.
     for (let i = 0; i < upcoming.length; i++) {
-      if (upcoming[i]!.length > 0) expect(upcoming[i]).toEqual(batches[i + 1]);
+      if (upcoming[i]!.length === 0) continue;
+      expect(upcoming[i]).toEqual(batches[i + 1]);
+      // The very records offered run (with what reading them ahead parsed), not copies.
+      expect(ran[i + 1]!.every((r, j) => r === offered[i]![j])).toBe(true);
     }
   });
 
