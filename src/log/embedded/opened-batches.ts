@@ -61,6 +61,20 @@ export class OpenedBatches {
   }
 
   /**
+   * The last offset of the opened batch of partition `id` holding `offset`, if one is kept: a read
+   * that resumes inside it needs no copy of its data (see the merged statement).
+   */
+  holding(id: number, offset: number): number | undefined {
+    const prefix = `${id}:`;
+    for (const [key, { base }] of this.#opened) {
+      if (!key.startsWith(prefix) || base > offset) continue;
+      const last = Number(key.slice(prefix.length));
+      if (offset <= last) return last;
+    }
+    return undefined;
+  }
+
+  /**
    * An opened batch from the cache, or opened from the merged read's row when it carries the
    * data; undefined when it does not (see `fetch`).
    */

@@ -153,6 +153,30 @@ describe('records stored as batches', () => {
     expect(await log.read('t', 0, 2, 3)).toEqual(p0.slice(2, 5));
   });
 
+  it('reads the batches of more partitions than it keeps open, in small reads taken in turn', async () => {
+    const log = openLog(6);
+    const stored = await log.append(
+      Array.from({ length: 600 }, (_, i) => record(`{"id":${i}}`, `{"n":${i}}`, {}, 1_000 + i)),
+    );
+    const next = [0, 0, 0, 0, 0, 0];
+    const got: StoredRecord[][] = [[], [], [], [], [], []];
+    for (let more = true; more; ) {
+      more = false;
+      for (let p = 0; p < 6; p++) {
+        const page = await log.read('t', p, next[p]!, 7);
+        if (page.length === 0) continue;
+        more = true;
+        got[p]!.push(...page);
+        next[p] = page.at(-1)!.offset + 1;
+      }
+    }
+    for (let p = 0; p < 6; p++) {
+      expect(got[p]!.map((r) => [r.offset, r.key, r.value])).toEqual(
+        stored.filter((r) => r.partition === p).map((r) => [r.offset, r.key, r.value]),
+      );
+    }
+  });
+
   it('keeps a single record of an append as a row, and mixes rows and batches in offset order', async () => {
     const log = openLog();
     const appended: StoredRecord[] = [];

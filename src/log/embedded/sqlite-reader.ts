@@ -6,8 +6,9 @@ import type { BatchStatements, LogStatements } from './sqlite-statements.ts';
 
 type ReadRow = [number, string | null, string | null, string | null, number];
 /**
- * A row of the merged read: a batch (`base` set; `data` only for codec `records`) or a record
- * (`base` null). The first column is the raw id, for the order only (it exceeds safe integers).
+ * A row of the merged read: a batch (`base` set; `data` only for codec `records`, and not for the
+ * batch the reader holds opened already) or a record (`base` null). The first column is the raw
+ * id, for the order only (it exceeds safe integers).
  */
 type MergedRow =
   | [
@@ -101,7 +102,13 @@ export class SqliteReader {
     let fromBatches = 0;
     for (let attempt = 0; need > 0; ) {
       let fetch: MergedRow | undefined;
+      // The batch the last read stopped inside comes without its data: copying a blob of
+      // thousands of records out of SQLite again for each read of a part of it cost more than
+      // the read (bench/lake-backlog.ts, appends of 10,000 records).
+      const opened = this.#opened.holding(id, offset) ?? -1;
       for (const row of batches.merged.iterate(
+        id,
+        opened,
         id,
         offset,
         id,

@@ -105,7 +105,9 @@ export interface BatchStatements {
   readonly content: Database.Statement;
   /**
    * Batches and records of a partition from an offset, merged by offset in one statement (see
-   * `MergedRow` in sqlite-reader.ts); parameters: partition id, offset, partition id, twice.
+   * `MergedRow` in sqlite-reader.ts); parameters: the partition id and the last offset of a batch
+   * whose data is left out (the reader has it opened already; -1: none), then partition id,
+   * offset, partition id, twice.
    */
   readonly merged: Database.Statement;
 }
@@ -128,7 +130,8 @@ export function prepareBatchStatements(db: Database.Database): BatchStatements {
     merged: db
       .prepare(
         `SELECT id, id & ${OFFSET_MASK}, base_offset, codec, header,
-                CASE codec WHEN '${RECORDS_CODEC}' THEN data END, timestamp FROM batches
+                CASE WHEN codec = '${RECORDS_CODEC}' AND id <> (? << ${OFFSET_BITS}) + ? THEN data END,
+                timestamp FROM batches
          WHERE id >= (? << ${OFFSET_BITS}) + ? AND id < ((? + 1) << ${OFFSET_BITS})
          UNION ALL
          SELECT id, id & ${OFFSET_MASK}, NULL, key, value, headers, timestamp FROM records
