@@ -145,6 +145,35 @@ describe('ConsumerRunner', () => {
     expect(sizes).toEqual([25_000, 25_000]);
   });
 
+  it('reads three batches ahead for a transactional consumer: the next one waits in full from the start', async () => {
+    const records = Array.from({ length: 50_000 }, (_, i) => ({ key: `k${i % 8}`, value: i }));
+    const file = join(mkdtempSync(join(tmpdir(), 'tributary-runner-target-')), 'target.db');
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const firstOffered: number[] = [];
+    let handled = 0;
+    const { runner } = await setup(records, {
+      batch: { maxRecords: 10_000, maxWaitMs: 60_000 },
+      transactional: sqliteTarget(file),
+      async handle(batch: ConsumerRecord<unknown>[], ctx: ConsumerContext<unknown>) {
+        // What is offered as the batch begins: read while the batch before it ran.
+        firstOffered.push(ctx.upcoming?.().length ?? 0);
+        if (handled === 0) await released;
+        handled += batch.length;
+      },
+    });
+    await runner.assign([{ topic: 't', partition: 0 }]);
+    // The running batch, the next one and the one after it; no more.
+    await until(() => runner.buffered === 30_000);
+    release();
+    await until(() => handled === 50_000);
+    expect(runner.buffered).toBe(0);
+    // The second batch began with the third waiting in full (read while the first ran).
+    expect(firstOffered[1]).toBe(10_000);
+  });
+
   it('waits up to maxWaitMs to fill a batch', async () => {
     const sizes: number[] = [];
     const { runner, store, writer } = await setup([{ key: 'a', value: { n: 0 } }], {
