@@ -108,7 +108,7 @@ export class ConsumerRunner {
     // runs: 5.4-5.9 s with three, 5.7-7.8 s with two).
     const c = this.#c;
     const batches = c.transactional ? 3 : 2;
-    const perPartition = c.transactional ? c.maxRecords * 3 : c.maxRecords * c.concurrency * 2;
+    const perPartition = c.maxRecords * batches * (c.transactional ? 1 : c.concurrency);
     this.#maxBuffered = Math.max(256, Math.min(Math.max(20_000, c.maxRecords * batches), perPartition));
     this.#reader = {
       log: options.log,

@@ -16,7 +16,10 @@ const OPENED_BATCHES = 4;
 export class OpenedBatches {
   readonly #file: string;
   /** By "partitionId:lastOffset". */
-  readonly #opened = new Map<string, { readonly base: number; readonly batch: OpenedBatch }>();
+  readonly #opened = new Map<
+    string,
+    { readonly id: number; readonly base: number; readonly last: number; readonly batch: OpenedBatch }
+  >();
 
   constructor(file: string) {
     this.#file = file;
@@ -65,11 +68,8 @@ export class OpenedBatches {
    * that resumes inside it needs no copy of its data (see the merged statement).
    */
   holding(id: number, offset: number): number | undefined {
-    const prefix = `${id}:`;
-    for (const [key, { base }] of this.#opened) {
-      if (!key.startsWith(prefix) || base > offset) continue;
-      const last = Number(key.slice(prefix.length));
-      if (offset <= last) return last;
+    for (const entry of this.#opened.values()) {
+      if (entry.id === id && entry.base <= offset && offset <= entry.last) return entry.last;
     }
     return undefined;
   }
@@ -143,7 +143,7 @@ export class OpenedBatches {
       );
     }
     const cacheKey = `${id}:${last}`;
-    this.#opened.set(cacheKey, { base, batch: opened });
+    this.#opened.set(cacheKey, { id, base, last, batch: opened });
     if (this.#opened.size > OPENED_BATCHES) {
       this.#opened.delete(this.#opened.keys().next().value!);
     }

@@ -92,36 +92,20 @@ export class LakeBatch {
 
   /** Adds a change whose envelope is `text` (one line; null: not a change event, skipped). */
   push(change: StagedChange, text: string | null): void {
-    this.#place(change);
-    this.#texts.push(text);
-    const key = keyJson(change.key);
     const tail = text === null ? NULL_LINE : text;
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = HEAD.length + VALUE.length + (key.length + tail.length) * 3 + 2;
-    if (this.#at + most > this.#chunk.length) this.#next(most);
-    const start = this.#at;
-    this.#ascii(HEAD);
-    this.#text(key);
-    this.#ascii(VALUE);
+    const start = this.#head(change, text, tail.length * 3);
     this.#at += this.#chunk.write(tail, this.#at, 'utf8');
     if (text !== null) this.#close();
-    if (this.#at - start > this.longest) this.longest = this.#at - start;
+    this.#measure(start);
   }
 
   /** Adds a change whose envelope is the UTF-8 bytes `data[start, end)` (one line). */
   pushBytes(change: StagedChange, data: Buffer, start: number, end: number): void {
-    this.#place(change);
-    this.#texts.push(undefined);
-    const key = keyJson(change.key);
-    const most = HEAD.length + key.length * 3 + VALUE.length + (end - start) + 2;
-    if (this.#at + most > this.#chunk.length) this.#next(most);
-    const from = this.#at;
-    this.#ascii(HEAD);
-    this.#text(key);
-    this.#ascii(VALUE);
+    const from = this.#head(change, undefined, end - start);
     this.#at += data.copy(this.#chunk, this.#at, start, end);
     this.#close();
-    if (this.#at - from > this.longest) this.longest = this.#at - from;
+    this.#measure(from);
   }
 
   /** The timestamp of line `index`'s record. */
@@ -185,6 +169,29 @@ export class LakeBatch {
     let q = this.topics.indexOf(change.topic);
     if (q < 0) q = this.topics.push(change.topic) - 1;
     this.runs.push({ first: line, q, partition: change.partition, offset: change.offset });
+  }
+
+  /**
+   * Places a change (`text`: its envelope, undefined where `textOf` gives it) and writes its
+   * line's head `{"k":<key>,"v":`, with room made for `body` more bytes and the line's end;
+   * returns where the line starts.
+   */
+  #head(change: StagedChange, text: string | null | undefined, body: number): number {
+    this.#place(change);
+    this.#texts.push(text);
+    const key = keyJson(change.key);
+    const most = HEAD.length + key.length * 3 + VALUE.length + body + 2;
+    if (this.#at + most > this.#chunk.length) this.#next(most);
+    const start = this.#at;
+    this.#ascii(HEAD);
+    this.#text(key);
+    this.#ascii(VALUE);
+    return start;
+  }
+
+  /** Keeps the longest line's length, for the line that began at `start`. */
+  #measure(start: number): void {
+    if (this.#at - start > this.longest) this.longest = this.#at - start;
   }
 
   /** Writes `text`, known to be ASCII, at `#at` (room made). */
