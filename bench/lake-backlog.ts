@@ -1,7 +1,7 @@
 /**
  * The lake sink's memory against its backlog: the same records (orders-like inserts, then a tenth
  * as many updates, as bench/lake.ts makes them) appended to an embedded log, then a replica's
- * `ConsumerRunner` running the lake sink with its default options (batches of 10,000, compaction
+ * `ConsumerRunner` running the lake sink with its default options (batches of 25,000, compaction
  * by file count) started in a fresh process that catches up with the whole backlog. The process
  * holds only what the sink and its runner hold, so its peak RSS (the kernel's, `maxRSS`) is the
  * sink's: bounded when it does not grow with the backlog.
@@ -10,7 +10,7 @@
  *     [--batch N]
  *
  * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect. `--batch`:
- * the sink's `batchSize`, 10,000 by default.)
+ * the sink's `batchSize`, 25,000 by default.)
  *
  * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files
  * and the live bronze and silver files' size.
