@@ -7,10 +7,11 @@
  * sink's: bounded when it does not grow with the backlog.
  *
  *   npx tsx bench/lake-backlog.ts [--backlogs 110000,1100000] [--no-history] [--compact-files N]
- *     [--batch N]
+ *     [--batch N] [--append N]
  *
  * (`--compact-files`: the sink's `compactFiles`; 100000 turns compaction off in effect. `--batch`:
- * the sink's `batchSize`, 25,000 by default.)
+ * the sink's `batchSize`, 25,000 by default. `--append`: changes per append to the log, 500 by
+ * default as the capture appends them; the log keeps each append as one row batch.)
  *
  * Prints, per backlog: seconds, changes/s and CPU seconds of the catch-up, peak RSS, live files
  * and the live bronze and silver files' size.
@@ -34,17 +35,21 @@ const { values } = parseArgs({
     total: { type: 'string' },
     'compact-files': { type: 'string' },
     batch: { type: 'string' },
+    append: { type: 'string', default: '500' },
   },
 });
 
-/** Appends `total` changes (inserts of a tenth less orders, then updates of them) to the log. */
-async function appendBacklog(dataDir: string, total: number): Promise<void> {
+/**
+ * Appends `total` changes (inserts of a tenth less orders, then updates of them) to the log, `per`
+ * changes per append (the capture appends at most `capture.maxBatchRecords`, 500 by default).
+ */
+async function appendBacklog(dataDir: string, total: number, per: number): Promise<void> {
   const orders = Math.round(total / 1.1);
   const log = EmbeddedEventLog.open({ dataDir, durable: false });
   try {
-    for (let from = 0; from < total; from += 10_000) {
+    for (let from = 0; from < total; from += per) {
       const records = [];
-      for (let i = from; i < Math.min(total, from + 10_000); i++) {
+      for (let i = from; i < Math.min(total, from + per); i++) {
         const { key, value } = orderChange(i, orders);
         records.push({ topic: TOPIC, key, value, headers: {}, timestamp: 1_767_323_045_123 });
       }
@@ -91,7 +96,7 @@ if (values.child) {
     const dataDir = mkdtempSync(join(tmpdir(), 'lake-backlog-'));
     try {
       if (!values['no-history']) await writeHistory(dataDir);
-      await appendBacklog(dataDir, backlog);
+      await appendBacklog(dataDir, backlog, Number(values.append));
       const child = spawnSync(
         process.execPath,
         [
