@@ -50,7 +50,11 @@ export interface EventLog {
   append(items: readonly AppendItem[], checkpoint?: Checkpoint): Promise<readonly StoredRecord[]>;
   /** The last checkpoint stored for `source`, or `null` if none. */
   checkpoint(source: string): Promise<Checkpoint | null>;
-  /** Up to `max` records of one partition starting at `offset` (fewer at the end). */
+  /**
+   * Up to `max` records of one partition starting at `offset` (fewer at the end). Records appended
+   * as records come back with their values still UTF-8 bytes (`BlobRecord`, core/blob-record.ts):
+   * decoded only when `value` is read, and taken as bytes by a reader that moves them on.
+   */
   read(topic: string, partition: number, offset: number, max: number): Promise<readonly StoredRecord[]>;
   topics(): Promise<readonly TopicInfo[]>;
   /** Stores a consumer group's positions (the next offset to read per partition). */

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlobRecord, type ValueBytes } from '../../src/core/blob-record.ts';
 import { isTributaryError } from '../../src/core/errors.ts';
 import type { EventLog } from '../../src/core/event-log.ts';
 import type { AppendRecord, StoredRecord } from '../../src/core/record.ts';
@@ -85,6 +86,18 @@ export function eventLogConformance(name: string, open: () => Promise<EventLogUn
       for (const [i, r] of stored.entries()) {
         const [back] = await log.read(topic, r.partition, r.offset, 1);
         expect(back).toEqual({ ...records[i], partition: r.partition, offset: r.offset });
+      }
+    });
+
+    it('gives values as their bytes until read: a reader may take them without decoding', async () => {
+      const values = ['{"name":"Zoë 😀"}', 'plain', '{"line":"a\\nb"}'];
+      await log.append(values.map((v) => record(null, v, { partition: 0 })));
+      const read = await log.read(topic, 0, 0, 10);
+      const bytes: ValueBytes = { blob: undefined, start: 0, end: 0 };
+      for (const [i, r] of read.entries()) {
+        expect(BlobRecord.bytesInto(r, bytes)).toBe(true);
+        expect(bytes.blob!.data.toString('utf8', bytes.start, bytes.end)).toBe(values[i]);
+        expect(r.value).toBe(values[i]);
       }
     });
 

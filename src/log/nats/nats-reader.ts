@@ -93,9 +93,14 @@ export class NatsReader {
       }
       const end = Math.min(message.base + message.count, at + max - out.length);
       try {
-        for (let o = at; o < end; o++) {
-          const r = batch.record(o - message.base);
-          out.push({ topic, partition, offset: o, ...r });
+        // A codec that can leaves each value as bytes until it is read (core/blob-record.ts).
+        if (batch.stored) {
+          for (let o = at; o < end; o++) out.push(batch.stored(o - message.base, topic, partition, o));
+        } else {
+          for (let o = at; o < end; o++) {
+            const r = batch.record(o - message.base);
+            out.push({ topic, partition, offset: o, ...r });
+          }
         }
       } catch (cause) {
         throw unreadable(this.#store.stream, message, cause);
