@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { ConsumerRecord } from '../src/consumers/define-consumer.ts';
-import { consumerRecord, recordValueText } from '../src/consumers/worker/batch-handler.ts';
+import { consumerRecord, recordValueText } from '../src/consumers/worker/lazy-record.ts';
 import type { Record } from '../src/core/record.ts';
 import { encodeRecords, recordsCodec } from '../src/log/embedded/record-batch.ts';
 import { LakeCatalog } from '../src/sinks/lake/lake-catalog.ts';

@@ -24,7 +24,7 @@ import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { partitionKey } from '../src/consumers/transactional.ts';
-import { consumerRecord } from '../src/consumers/worker/batch-handler.ts';
+import { consumerRecord } from '../src/consumers/worker/lazy-record.ts';
 import type { StoredRecord } from '../src/core/record.ts';
 import { redisSinkKind } from '../src/sinks/redis/redis-sink.ts';
 import type { Sink, SinkKind } from '../src/sinks/sink.ts';

@@ -9,7 +9,7 @@
  * record's JSON text (`JSON.parse` would round it). Other values are as in docs/types.md.
  */
 import type { ConsumerRecord } from '../consumers/define-consumer.ts';
-import { recordValueText } from '../consumers/worker/batch-handler.ts';
+import { recordValueText } from '../consumers/worker/lazy-record.ts';
 import { readEnvelope, readExactJson } from './exact-json-reader.ts';
 
 export type Row = { [column: string]: unknown };

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConsumerRecord } from '../../src/consumers/define-consumer.ts';
 import type { TargetSession } from '../../src/consumers/transactional.ts';
 import { partitionKey } from '../../src/consumers/transactional.ts';
-import { consumerRecord } from '../../src/consumers/worker/batch-handler.ts';
+import { consumerRecord } from '../../src/consumers/worker/lazy-record.ts';
 import type { StoredRecord } from '../../src/core/record.ts';
 import type { Sink } from '../../src/sinks/sink.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { consumerRecord } from '../../src/consumers/worker/batch-handler.ts';
+import { consumerRecord } from '../../src/consumers/worker/lazy-record.ts';
 import type { Sink } from '../../src/sinks/sink.ts';
 import { tableSinkKind } from '../../src/sinks/table/table-sink.ts';
 import { createDatabase, type TestDatabase } from '../support/databases.ts';

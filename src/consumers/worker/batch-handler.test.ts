@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StoredRecord } from '../../core/record.ts';
-import { consumerRecord, freshRecords, nextOffsets } from './batch-handler.ts';
+import { freshRecords, nextOffsets } from './batch-handler.ts';
+import { consumerRecord } from './lazy-record.ts';
 
 const stored = (value: string | null): StoredRecord => ({
   topic: 't',

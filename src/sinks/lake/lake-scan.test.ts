@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { consumerRecord } from '../../consumers/worker/batch-handler.ts';
+import { consumerRecord } from '../../consumers/worker/lazy-record.ts';
 import type { PartitionOffset, StoredRecord } from '../../core/record.ts';
 import { encodeRecords, recordsCodec } from '../../log/embedded/record-batch.ts';
 import { queryLake } from './lake-query.ts';

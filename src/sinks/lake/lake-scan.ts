@@ -10,7 +10,7 @@
  * batch being written (`scanInChunks`).
  */
 import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
-import { recordValueBytes, recordValueText } from '../../consumers/worker/batch-handler.ts';
+import { recordValueBytes, recordValueText } from '../../consumers/worker/lazy-record.ts';
 import type { ValueBytes } from '../../core/blob-record.ts';
 import { LakeBatch, type StagedChange } from './lake-batch.ts';
 

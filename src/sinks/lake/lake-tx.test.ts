@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ColumnShape, SchemaHistoryEntry } from '../../capture/schema-history.ts';
-import { consumerRecord } from '../../consumers/worker/batch-handler.ts';
+import { consumerRecord } from '../../consumers/worker/lazy-record.ts';
 import type { Columns, LakeCatalog } from './lake-catalog.ts';
 import { ColumnSet, LakeSchemaError, type ShapeTypes } from './lake-columns.ts';
 import { scanLake } from './lake-scan.ts';

@@ -25,7 +25,7 @@ import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import type { ConsumerRecord } from '../../consumers/define-consumer.ts';
 import { sqliteTarget } from '../../consumers/transactional.ts';
-import { recordValueText } from '../../consumers/worker/batch-handler.ts';
+import { recordValueText } from '../../consumers/worker/lazy-record.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { type Sink, type SinkKind, SinkRecordError } from '../sink.ts';
 
