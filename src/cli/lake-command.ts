@@ -77,7 +77,7 @@ export function registerLake(program: Command): void {
       const lines = [
         `lake ${root}: snapshot ${s}, ${snapshots.length} retained`,
         ...[...tables.values()].map(
-          (t) => `  ${t.layer}.${t.name}: ${t.files} files, ${t.rows} rows, ${t.bytes} bytes`,
+          (t) => `  ${t.layer}.${t.name}: ${t.files} files holding ${t.rows} rows, ${t.bytes} bytes`,
         ),
         ...(models as { name: string; error: string | null }[]).map(
           (m) => `  model ${m.name}: ${m.error ? `FAILED ${m.error}` : 'ok'}`,
