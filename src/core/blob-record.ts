@@ -1,8 +1,9 @@
 /**
- * A stored record whose value is still UTF-8 bytes inside the blob it was read from (the embedded
- * log's `records` row batches): the text is decoded on first access of `value`, then kept. A reader
- * that only moves the bytes on (the lake sink, lake-scan.ts) takes them with `BlobRecord.bytesOf`
- * and never pays the decoding, nor the garbage of one string per record.
+ * A stored record whose value is still UTF-8 bytes inside the blob it was read from (a `records`
+ * row batch: a row of the embedded log, a message of the NATS log): the text is decoded on first
+ * access of `value`, then kept. A reader that only moves the bytes on (the lake sink,
+ * lake-scan.ts) takes them with `BlobRecord.bytesInto` and never pays the decoding, nor the
+ * garbage of one string per record.
  *
  * `value` is an own enumerable getter, so spreading or serializing the record includes the text,
  * as for a plain `StoredRecord`; its descriptor is shared by every record.

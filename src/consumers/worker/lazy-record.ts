@@ -26,9 +26,10 @@ export function recordValueText(record: ConsumerRecord<unknown>): string | null 
 }
 
 /**
- * Sets `into` to where a record's value text is as UTF-8 bytes, when it was read from a blob of
- * the embedded log and still is (core/blob-record.ts; true): a reader that copies the text on
- * (the lake) never decodes it. False for any other record: read `recordValueText`.
+ * Sets `into` to where a record's value text is as UTF-8 bytes, when it was read from a `records`
+ * batch of the log (embedded or NATS) and still is (core/blob-record.ts; true): a reader that
+ * copies the text on (the lake) never decodes it. False for any other record: read
+ * `recordValueText`.
  */
 export function recordValueBytes(record: ConsumerRecord<unknown>, into: ValueBytes): boolean {
   return record instanceof LazyRecord && BlobRecord.bytesInto(LazyRecord.storedOf(record), into);
