@@ -218,6 +218,13 @@ describe.each(PG_VERSIONS.slice(-1))('lake sink on PostgreSQL %i', (version) => 
 
     // Through the CLI, as a user: silver row for row.
     expect(norm(await cliJson(root, LAKE_ITEMS))).toEqual(final);
+    // JSON keeps every digit: BIGINT and DECIMAL as strings, smaller integers as numbers.
+    expect(
+      await cliJson(
+        root,
+        'SELECT 9007199254740993::BIGINT AS b, 7::INTEGER AS i, 1.50::DECIMAL(5,2) AS d, count(*) AS n FROM silver.events',
+      ),
+    ).toEqual([{ b: '9007199254740993', i: 7, d: '1.50', n: String(changes.events) }]);
     // Time travel: each recorded instant gives the source's rows then, by the lake's snapshot at
     // that time (the library the CLI calls) and by the source's LSN then (the CLI, silver rebuilt
     // from bronze, across the truncate).
