@@ -1,5 +1,6 @@
-import type { BatchCodec } from '../core/batch-codec.ts';
+import type { BatchCodec, OpenedBatch } from '../core/batch-codec.ts';
 import { LogError } from '../core/errors.ts';
+import type { StoredRecord } from '../core/record.ts';
 import { COPY_ROWS_CODEC, copyRowsCodec } from '../encode/copy-row-batch.ts';
 import { RECORDS_CODEC, recordsCodec } from './embedded/record-batch.ts';
 
@@ -50,3 +51,35 @@ export function batchCodec(name: string): BatchCodec {
 registerBatchCodec(COPY_ROWS_CODEC, copyRowsCodec);
 registerBatchCodec(RECORDS_CODEC, recordsCodec);
 // ---- end of built-in codecs ------------------------------------------------------------------
+
+/**
+ * Pushes the records at offsets `from .. end - 1` of an opened batch whose first record is at
+ * offset `base` onto `out`: as the codec stores them where it can (values left as bytes until
+ * read, core/blob-record.ts), else rendered.
+ */
+export function pushRecords(
+  batch: OpenedBatch,
+  topic: string,
+  partition: number,
+  base: number,
+  from: number,
+  end: number,
+  out: StoredRecord[],
+): void {
+  if (batch.stored) {
+    for (let o = from; o < end; o++) out.push(batch.stored(o - base, topic, partition, o));
+    return;
+  }
+  for (let o = from; o < end; o++) {
+    const r = batch.record(o - base);
+    out.push({
+      topic,
+      partition,
+      offset: o,
+      key: r.key,
+      value: r.value,
+      headers: r.headers,
+      timestamp: r.timestamp,
+    });
+  }
+}

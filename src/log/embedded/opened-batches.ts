@@ -1,7 +1,7 @@
 import type { OpenedBatch } from '../../core/batch-codec.ts';
 import { LogError } from '../../core/errors.ts';
 import type { StoredRecord } from '../../core/record.ts';
-import { batchCodec } from '../batch-codecs.ts';
+import { batchCodec, pushRecords } from '../batch-codecs.ts';
 import type { BatchStatements } from './sqlite-statements.ts';
 
 /** Opened row batches kept per log instance: a consumer reads a 20,000-record batch in many calls. */
@@ -39,22 +39,7 @@ export class OpenedBatches {
   ): number {
     const end = Math.min(last + 1, from + need);
     try {
-      if (batch.stored) {
-        for (let o = from; o < end; o++) out.push(batch.stored(o - base, topic, partition, o));
-      } else {
-        for (let o = from; o < end; o++) {
-          const r = batch.record(o - base);
-          out.push({
-            topic,
-            partition,
-            offset: o,
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-            timestamp: r.timestamp,
-          });
-        }
-      }
+      pushRecords(batch, topic, partition, base, from, end, out);
     } catch (cause) {
       throw unreadableBatch(this.#file, topic, partition, base, last, cause);
     }

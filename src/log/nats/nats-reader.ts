@@ -1,6 +1,6 @@
 import { LogError } from '../../core/errors.ts';
 import type { StoredRecord } from '../../core/record.ts';
-import { batchCodec, type OpenedBatch } from '../batch-codecs.ts';
+import { batchCodec, type OpenedBatch, pushRecords } from '../batch-codecs.ts';
 import { commitInfo, decodeRecordMessage, type RecordMessage } from './nats-messages.ts';
 import type { StreamStore } from './nats-store.ts';
 
@@ -93,15 +93,7 @@ export class NatsReader {
       }
       const end = Math.min(message.base + message.count, at + max - out.length);
       try {
-        // A codec that can leaves each value as bytes until it is read (core/blob-record.ts).
-        if (batch.stored) {
-          for (let o = at; o < end; o++) out.push(batch.stored(o - message.base, topic, partition, o));
-        } else {
-          for (let o = at; o < end; o++) {
-            const r = batch.record(o - message.base);
-            out.push({ topic, partition, offset: o, ...r });
-          }
-        }
+        pushRecords(batch, topic, partition, message.base, at, end, out);
       } catch (cause) {
         throw unreadable(this.#store.stream, message, cause);
       }
