@@ -39,6 +39,11 @@ const { values } = parseArgs({
   },
 });
 
+const perAppend = Number(values.append);
+if (!Number.isSafeInteger(perAppend) || perAppend < 1) {
+  throw new Error(`--append ${values.append}: give the changes per append as a whole number >= 1`);
+}
+
 /**
  * Appends `total` changes (inserts of a tenth less orders, then updates of them) to the log, `per`
  * changes per append (the capture appends at most `capture.maxBatchRecords`, 500 by default).
@@ -96,7 +101,7 @@ if (values.child) {
     const dataDir = mkdtempSync(join(tmpdir(), 'lake-backlog-'));
     try {
       if (!values['no-history']) await writeHistory(dataDir);
-      await appendBacklog(dataDir, backlog, Number(values.append));
+      await appendBacklog(dataDir, backlog, perAppend);
       const child = spawnSync(
         process.execPath,
         [
